@@ -1,0 +1,29 @@
+// The whole emulated kernel the harness drives: the machine plus the
+// subsystems built on it. One object per run; nothing global.
+#pragma once
+
+#include "machine/machine.h"
+
+#include <string>
+
+namespace vmcheck {
+
+class Kernel {
+public:
+  explicit Kernel(const MachineConfig &cfg);
+  Kernel(const Kernel &) = delete;
+  Kernel &operator=(const Kernel &) = delete;
+
+  Machine &machine() { return machine_; }
+  const Machine &machine() const { return machine_; }
+
+  // Every invariant of every layer; the first violation, or empty.
+  std::string check() const;
+  // Canonical hash of everything (diagnostics excluded).
+  u64 state_hash() const;
+
+private:
+  Machine machine_;
+};
+
+} // namespace vmcheck

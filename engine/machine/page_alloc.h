@@ -1,0 +1,74 @@
+// The buddy page allocator: one per zone per node, orders 0..MAX_ORDER-1,
+// coalescing on free, GFP-driven zone and node selection, deterministic by
+// construction (a free list is an ordered set; the lowest PFN goes first).
+//
+// Zone selection: __GFP_DMA32 (or ___GFP_DMA) -> DMA32 only; otherwise NORMAL
+// then DMA32 (x86-64 has no HIGHMEM: __GFP_HIGHMEM is accepted and ignored).
+// Node order: the preferred node first, then the others by increasing
+// distance (n+1, n+2, ... wrapping), unless __GFP_THISNODE.
+#pragma once
+
+#include "machine/fault_inject.h"
+#include "machine/phys_mem.h"
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <vector>
+
+namespace vmcheck {
+
+class DiagLog;
+
+class PageAllocator {
+public:
+  PageAllocator(PhysMem &mem, FaultInjector &faults, DiagLog &diag);
+
+  // alloc_pages_node(): a block of 2^order frames, head PFN returned, head
+  // refcount 1, owner tag set on every frame of the block. Fails (nullopt)
+  // when no zone on the allowed nodes has a free block, when fault injection
+  // says so (FailPoint::AllocPage, or PageTable when owner is PageTable), or
+  // for order >= MAX_ORDER (with a WARN unless __GFP_NOWARN). __GFP_ZERO
+  // zeroes the frames. __GFP_NOFAIL ignores injection; a __GFP_NOFAIL request
+  // that cannot be met throws KernelBug (the kernel would loop forever).
+  // A failure records "page allocation failure: order:N, mode:0x..." unless
+  // __GFP_NOWARN. `node` must name a node (Machine::alloc_pages resolves
+  // NUMA_NO_NODE to the current CPU's node); an invalid node WARNs and fails.
+  std::optional<Pfn> alloc_pages_node(int node, Gfp gfp, unsigned order,
+                                      PageOwner owner = PageOwner::Kernel);
+  // __free_pages(): drops one reference on the head; frees the block when
+  // the count reaches 0. Freeing a free page or a tail page is a KernelBug
+  // ("bad page state").
+  void free_pages(Pfn head, unsigned order);
+  void get_page(Pfn pfn);    // refcount++ (on the head of a compound block)
+  void put_page(Pfn pfn);    // refcount--, frees (at the block's order) at 0
+
+  // Per-zone free counts and totals.
+  u64 nr_free(unsigned node, Zone zone) const;
+  u64 nr_free_total() const;
+  u64 totalram_pages() const { return mem_.total_pages(); }
+  u64 nr_free_blocks(unsigned node, Zone zone, unsigned order) const;
+
+  // Checks the buddy invariants (free blocks aligned, non-overlapping,
+  // not coalescible with a free buddy, counts consistent with page
+  // records). Returns a description of the first violation, or empty.
+  std::string check() const;
+  void hash_into(StateHasher &h) const;
+
+private:
+  struct FreeArea {
+    std::set<Pfn> blocks[MAX_ORDER]; // head PFNs of free blocks, by order
+    u64 nr_free = 0;                 // in pages
+  };
+  FreeArea &area(unsigned node, Zone zone);
+  const FreeArea &area(unsigned node, Zone zone) const;
+  std::optional<Pfn> take_block(unsigned node, Zone zone, unsigned order);
+  void release_block(Pfn head, unsigned order);
+
+  PhysMem &mem_;
+  FaultInjector &faults_;
+  DiagLog &diag_;
+  std::vector<FreeArea> areas_; // [node * kNumZones + zone]
+};
+
+} // namespace vmcheck

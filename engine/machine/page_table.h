@@ -1,0 +1,98 @@
+// x86-64 page tables stored in emulated page frames (4-level by default,
+// 5-level by config). Table pages come from the page allocator with owner
+// PageTable and can fail to allocate (FailPoint::PageTable).
+//
+// The kernel half (top-level indices 256..511) is shared by every address
+// space: when init_mm gains a top-level kernel entry it is copied into every
+// registered root, as x86's sync_global_pgds does, so a kernel mapping made
+// after an mm was created is visible through it.
+//
+// Entry format is the hardware's (vmcheck/abi.h _PAGE_* bits, PFN in bits
+// 12..51). Intermediate entries are PRESENT|RW|USER|ACCESSED|DIRTY (the
+// leaf decides the protection); a PMD entry with _PAGE_PSE is a 2 MiB leaf.
+#pragma once
+
+#include "machine/page_alloc.h"
+#include "machine/phys_mem.h"
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vmcheck {
+
+// Where a walk ended: the leaf entry and the physical address of its slot.
+struct PteRef {
+  u64 slot_pa = 0;   // physical address of the entry (0: no table reaches it)
+  u64 value = 0;     // entry value (0 when none)
+  unsigned level = 0; // 1 = PTE (4 KiB), 2 = PMD (2 MiB leaf or missing table below)
+  bool present() const { return (value & _PAGE_PRESENT) != 0; }
+  Pfn pfn() const { return (value & PTE_PFN_MASK) >> PAGE_SHIFT; }
+  u64 page_size() const { return level == 2 ? PMD_SIZE : PAGE_SIZE; }
+};
+
+class PageTables {
+public:
+  PageTables(PhysMem &mem, PageAllocator &alloc, unsigned levels);
+
+  unsigned levels() const { return levels_; }
+  // The kernel's root (init_mm.pgd). Created by init(); init() returns
+  // false when the root page itself cannot be allocated.
+  bool init();
+  Pfn kernel_root() const { return kernel_root_; }
+  // A new address space: own top-level page, kernel half shared. nullopt on
+  // allocation failure. destroy_root() frees every user-half table and the
+  // root (the user half's leaf PTEs must already be gone).
+  std::optional<Pfn> create_root();
+  void destroy_root(Pfn root);
+
+  bool canonical(u64 va) const;
+  bool is_kernel_va(u64 va) const; // upper half
+
+  // Map one 4 KiB page: allocates missing tables (-ENOMEM when that fails,
+  // leaving already-built tables in place as the kernel does). The entry
+  // must be empty: an existing present entry is left alone, a WARN is
+  // recorded and -EBUSY returned. `prot` carries the _PAGE_* bits.
+  int map_page(Pfn root, u64 va, Pfn pfn, pgprot_t prot);
+  // Map a 2 MiB leaf at the PMD level (va and pfn 2 MiB aligned).
+  int map_huge(Pfn root, u64 va, Pfn pfn, pgprot_t prot);
+  // Make sure the PTE table covering va exists (alloc_vm_area, apply_to_page_range);
+  // returns the PTE slot's physical address or nullopt (-ENOMEM).
+  std::optional<u64> ensure_pte_slot(Pfn root, u64 va);
+  // Clear the leaf covering va (4 KiB PTE or 2 MiB PMD leaf); returns the old
+  // entry (0 when nothing was mapped). Does NOT flush any TLB.
+  u64 clear(Pfn root, u64 va);
+  // Overwrite the leaf entry at an existing slot (mprotect, COW, mkwrite).
+  void set_entry(u64 slot_pa, u64 value);
+
+  // Walk without side effects.
+  PteRef walk(Pfn root, u64 va) const;
+
+  // Every present leaf in [start, end), in address order.
+  void for_each_leaf(Pfn root, u64 start, u64 end,
+                     const std::function<void(u64 va, const PteRef &)> &fn) const;
+  // Free the user-half tables that map nothing in [start, end) (free_pgtables).
+  void free_empty_tables(Pfn root, u64 start, u64 end);
+
+  u64 table_pages() const { return table_pages_; }
+  // Structural checks: every table page has owner PageTable, kernel halves
+  // identical in all roots, no entry points outside memory.
+  std::string check() const;
+  void hash_into(StateHasher &h) const;
+
+private:
+  unsigned index(u64 va, unsigned level) const; // level: 1 = PTE .. levels_ = top
+  std::optional<Pfn> alloc_table();
+  void sync_kernel_entry(unsigned top_index, u64 value);
+
+  PhysMem &mem_;
+  PageAllocator &alloc_;
+  unsigned levels_;
+  Pfn kernel_root_ = 0;
+  std::vector<Pfn> roots_; // user roots, creation order
+  u64 table_pages_ = 0;
+};
+
+} // namespace vmcheck

@@ -1,0 +1,128 @@
+// Emulated physical memory: frames, their `struct page` records, and the
+// node/zone layout. Backing is sparse: a frame costs host memory only once
+// something non-zero is written to it.
+//
+// Layout (documented in README "Machine model"): node n covers the PFN range
+// [node_start_pfn(n), node_start_pfn(n) + pages_per_node). Node 0 starts so
+// that half of it lies below 4 GiB (zone DMA32) and half above (zone NORMAL),
+// rounded to a MAX_ORDER block; later nodes follow contiguously (all NORMAL
+// once past 4 GiB). So every default machine has both zones, and
+// vmalloc_32 / __GFP_DMA32 have something to prove.
+//
+// Frame contents have three states: never written (reads as the
+// deterministic "uninitialised" byte kUninitByte, like fresh RAM holding
+// garbage), zero (after zero_frame, e.g. __GFP_ZERO) and data (host buffer).
+// Freed frames keep their contents, as real RAM does.
+#pragma once
+
+#include "machine/hash.h"
+#include "vmcheck/abi.h"
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace vmcheck {
+
+inline constexpr std::uint8_t kUninitByte = 0x5a;
+inline constexpr u64 kDma32LimitPfn = (u64{4} << 30) >> PAGE_SHIFT; // 4 GiB
+
+enum class Zone : std::uint8_t { DMA32 = 0, Normal = 1 };
+inline constexpr unsigned kNumZones = 2;
+const char *zone_name(Zone z);
+
+// Who owns an allocated frame (the page allocator sets Free / Buddy states;
+// the caller of alloc_pages sets the owner tag it wants reported).
+enum class PageOwner : std::uint8_t {
+  Free = 0,    // in the buddy allocator
+  Kernel,      // plain alloc_pages() caller (trace's alloc_page, vmap pages)
+  PageTable,   // a page-table page
+  Vmalloc,     // backing page of a vmalloc area
+  VmallocMeta, // a vmalloc pages[] array allocated as pages
+  User,        // anonymous user page
+  PageCache,   // file page in an address_space
+  Percpu,      // percpu chunk page
+};
+const char *page_owner_name(PageOwner o);
+
+// Page flags (a small subset of the kernel's).
+inline constexpr std::uint32_t PG_buddy = 1u << 0;    // head of a free buddy block
+inline constexpr std::uint32_t PG_head = 1u << 1;     // head of an allocated higher-order block
+inline constexpr std::uint32_t PG_tail = 1u << 2;     // tail page of an allocated higher-order block
+inline constexpr std::uint32_t PG_reserved = 1u << 3; // never handed out
+inline constexpr std::uint32_t PG_dirty = 1u << 4;
+inline constexpr std::uint32_t PG_uptodate = 1u << 5;
+
+// The `struct page` record. Invariant: a frame inside a free buddy block has
+// owner Free and refcount 0; only the block head has PG_buddy, with `order`
+// the block's order. An allocated block of order k has its head's refcount
+// >= 1, PG_head when k > 0, and order == k on the head.
+struct Page {
+  std::uint32_t refcount = 0;
+  std::int32_t mapcount = 0; // user mappings (memory.c); -1 style offsets not used
+  std::uint32_t flags = 0;
+  PageOwner owner = PageOwner::Free;
+  std::uint8_t order = 0;
+  std::uint64_t private_data = 0; // owner-defined (e.g. page cache index)
+  std::uint64_t mapping = 0;      // owner-defined id (e.g. address_space id)
+};
+
+class PhysMem {
+public:
+  PhysMem(unsigned nodes, u64 bytes_per_node);
+  PhysMem(const PhysMem &) = delete;
+  PhysMem &operator=(const PhysMem &) = delete;
+  ~PhysMem();
+
+  unsigned nr_nodes() const { return nodes_; }
+  u64 pages_per_node() const { return pages_per_node_; }
+  Pfn node_start_pfn(unsigned node) const;
+  Pfn min_pfn() const;
+  Pfn max_pfn() const; // exclusive
+  u64 total_pages() const { return pages_per_node_ * nodes_; }
+  bool pfn_valid(Pfn pfn) const { return pfn >= min_pfn() && pfn < max_pfn(); }
+  unsigned pfn_to_nid(Pfn pfn) const;  // precondition: pfn_valid
+  Zone pfn_zone(Pfn pfn) const { return pfn < kDma32LimitPfn ? Zone::DMA32 : Zone::Normal; }
+
+  // struct page of a valid pfn. page() may allocate host memory for the
+  // record's section the first time; peek() never does (returns the
+  // section's default record when untouched).
+  Page &page(Pfn pfn);
+  const Page &peek(Pfn pfn) const;
+
+  // ---- frame contents (pa = physical address) --------------------------------
+  // Reads/writes may cross frame boundaries. Precondition: the whole range is
+  // valid memory (callers check pfn_valid); violations throw KernelBug.
+  void read(u64 pa, std::span<std::uint8_t> out) const;
+  void write(u64 pa, std::span<const std::uint8_t> in);
+  u64 read_u64(u64 pa) const;      // pa 8-byte aligned
+  void write_u64(u64 pa, u64 v);   // pa 8-byte aligned
+  void zero_frame(Pfn pfn);        // O(1): drops the host buffer, marks zero
+  void fill_frame(Pfn pfn, std::uint8_t byte);
+  void copy_frame(Pfn dst, Pfn src);
+  bool frame_is_zero(Pfn pfn) const; // true if every byte reads 0
+  std::size_t backed_frames() const { return backed_; } // host buffers in use
+
+  // Hash of every page record and every frame's contents, in PFN order.
+  // Untouched sections contribute a constant, so the cost follows what the
+  // run touched, not the machine size.
+  void hash_into(StateHasher &h) const;
+
+private:
+  struct Section;
+  Section *section(Pfn pfn) const;
+  Section &materialize(Pfn pfn);
+  // Frame payload: state + optional host buffer.
+  struct Frame;
+  const Frame *frame(Pfn pfn) const;
+  Frame &frame_mut(Pfn pfn);
+
+  unsigned nodes_;
+  u64 pages_per_node_;
+  Pfn base_pfn_;
+  std::vector<std::unique_ptr<Section>> sections_; // one per MAX_ORDER block
+  std::size_t backed_ = 0;
+};
+
+} // namespace vmcheck
