@@ -3,6 +3,7 @@
 #pragma once
 
 #include "machine/machine.h"
+#include "vmalloc/vmalloc.h"
 
 #include <string>
 
@@ -10,12 +11,15 @@ namespace vmcheck {
 
 class Kernel {
 public:
+  // Precondition: cfg.validate() is empty.
   explicit Kernel(const MachineConfig &cfg);
   Kernel(const Kernel &) = delete;
   Kernel &operator=(const Kernel &) = delete;
 
   Machine &machine() { return machine_; }
   const Machine &machine() const { return machine_; }
+  Vmalloc &vmalloc() { return vmalloc_; }
+  const Vmalloc &vmalloc() const { return vmalloc_; }
 
   // Every invariant of every layer; the first violation, or empty.
   std::string check() const;
@@ -24,6 +28,7 @@ public:
 
 private:
   Machine machine_;
+  Vmalloc vmalloc_;
 };
 
 } // namespace vmcheck

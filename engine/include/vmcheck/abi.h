@@ -3,6 +3,7 @@
 // include, so it holds plain constants and nothing with behaviour.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 
 namespace vmcheck {
@@ -23,8 +24,12 @@ inline constexpr u64 PUD_SHIFT = 30;
 inline constexpr u64 PTRS_PER_TABLE = 512;
 inline constexpr unsigned MAX_ORDER = 11; // buddy orders 0..MAX_ORDER-1
 
-inline constexpr u64 page_align(u64 x) { return (x + PAGE_SIZE - 1) & PAGE_MASK; }
-inline constexpr bool page_aligned(u64 x) { return (x & (PAGE_SIZE - 1)) == 0; }
+inline constexpr u64 page_align(u64 x) {
+  return (x + PAGE_SIZE - 1) & PAGE_MASK;
+}
+inline constexpr bool page_aligned(u64 x) {
+  return (x & (PAGE_SIZE - 1)) == 0;
+}
 
 // Kernel virtual layout (arch/x86/include/asm/pgtable_64_types.h). END is
 // inclusive, as in the kernel.
@@ -58,9 +63,9 @@ inline constexpr pgprot_t PAGE_KERNEL =
     _PAGE_PRESENT | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED | _PAGE_GLOBAL | _PAGE_NX;
 inline constexpr pgprot_t PAGE_KERNEL_EXEC =
     _PAGE_PRESENT | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED | _PAGE_GLOBAL;
-inline constexpr pgprot_t PAGE_KERNEL_RO =
-    _PAGE_PRESENT | _PAGE_ACCESSED | _PAGE_GLOBAL | _PAGE_NX;
-inline constexpr pgprot_t PAGE_SHARED = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_NX;
+inline constexpr pgprot_t PAGE_KERNEL_RO = _PAGE_PRESENT | _PAGE_ACCESSED | _PAGE_GLOBAL | _PAGE_NX;
+inline constexpr pgprot_t PAGE_SHARED =
+    _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_NX;
 inline constexpr pgprot_t PAGE_READONLY = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_NX;
 inline constexpr pgprot_t PAGE_SHARED_EXEC = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED;
 inline constexpr pgprot_t PAGE_READONLY_EXEC = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
@@ -103,7 +108,9 @@ inline constexpr Gfp GFP_RECLAIM_MASK = __GFP_RECLAIM | __GFP_HIGH | __GFP_IO | 
                                         __GFP_NORETRY | __GFP_MEMALLOC | __GFP_NOMEMALLOC;
 inline constexpr Gfp GFP_KNOWN_MASK = 0x7fffff;
 
-inline constexpr bool gfpflags_allow_blocking(Gfp gfp) { return (gfp & __GFP_DIRECT_RECLAIM) != 0; }
+inline constexpr bool gfpflags_allow_blocking(Gfp gfp) {
+  return (gfp & __GFP_DIRECT_RECLAIM) != 0;
+}
 
 // ---- vm_struct flags (include/linux/vmalloc.h) --------------------------------
 inline constexpr VmFlags VM_IOREMAP = 0x001;
@@ -118,7 +125,7 @@ inline constexpr VmFlags VM_FLUSH_RESET_PERMS = 0x100;
 inline constexpr VmFlags VM_KNOWN_MASK = 0x1ff;
 
 inline constexpr unsigned IOREMAP_MAX_ORDER = 7 + PAGE_SHIFT;
-inline constexpr unsigned VMAP_MAX_ALLOC = 64;   // BITS_PER_LONG
+inline constexpr unsigned VMAP_MAX_ALLOC = 64;    // BITS_PER_LONG
 inline constexpr unsigned VMAP_BBMAP_BITS = 1024; // VMAP_BBMAP_BITS_MAX on a 64-bit layout
 inline constexpr u64 LAZY_MAX_BYTES_PER_FLS = u64{32} << 20; // lazy_max_pages: fls(cpus) * 32 MiB
 
@@ -137,14 +144,26 @@ inline constexpr u64 VM_DONTEXPAND = 0x00040000;
 inline constexpr u64 VM_DONTDUMP = 0x04000000;
 inline constexpr u64 VM_MIXEDMAP = 0x10000000;
 
-// ---- errno (include/uapi/asm-generic/errno-base.h) ------------------------------
-inline constexpr int ENOENT = 2;
-inline constexpr int E2BIG = 7;
-inline constexpr int ENOMEM = 12;
-inline constexpr int EFAULT = 14;
-inline constexpr int EBUSY = 16;
-inline constexpr int EINVAL = 22;
-inline constexpr int ERANGE = 34;
+// ---- errno ----------------------------------------------------------------------
+// The host's <cerrno> macros are Linux's own values on every platform we
+// build on; the asserts keep it that way (traces print errno names).
+static_assert(ENOENT == 2 && E2BIG == 7 && ENOMEM == 12 && EFAULT == 14 && EBUSY == 16 &&
+                  EINVAL == 22 && ERANGE == 34,
+              "errno values must be Linux's");
+
+// ERR_PTR convention: an address-or-error value, errors in the last 4095
+// values of the 64-bit space (never a valid kernel address: that page is
+// not part of any mapping vmcheck emulates).
+inline constexpr u64 MAX_ERRNO = 4095;
+inline constexpr u64 ERR_PTR(int err) {
+  return static_cast<u64>(static_cast<std::int64_t>(err));
+}
+inline constexpr bool IS_ERR_VALUE(u64 x) {
+  return x >= static_cast<u64>(-static_cast<std::int64_t>(MAX_ERRNO));
+}
+inline constexpr int PTR_ERR(u64 x) {
+  return static_cast<int>(static_cast<std::int64_t>(x));
+}
 
 // ---- misc -----------------------------------------------------------------------
 inline constexpr int NUMA_NO_NODE = -1;
@@ -158,6 +177,8 @@ inline constexpr unsigned fls64(u64 x) {
   }
   return r;
 }
-inline constexpr bool is_power_of_2(u64 x) { return x != 0 && (x & (x - 1)) == 0; }
+inline constexpr bool is_power_of_2(u64 x) {
+  return x != 0 && (x & (x - 1)) == 0;
+}
 
 } // namespace vmcheck

@@ -1,0 +1,873 @@
+// KVA allocation, lazy purge, and the get_vm_area / vmalloc / vfree family.
+#include "vmalloc/vmalloc.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+
+namespace vmcheck {
+
+namespace {
+
+std::string hex(u64 v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
+  return buf;
+}
+
+// get_count_order(): ceil(log2(x)) for x > 0.
+unsigned count_order(u64 x) {
+  unsigned order = fls64(x) - 1;
+  if ((x & (x - 1)) != 0)
+    ++order;
+  return order;
+}
+
+// PAGE_ALIGN with the kernel's wrap: a size within a page of 2^64 aligns to 0.
+u64 page_align_wrapping(u64 size) {
+  return (size + PAGE_SIZE - 1) & PAGE_MASK;
+}
+
+constexpr Gfp GFP_VMALLOC32 = GFP_DMA32 | GFP_KERNEL;
+
+} // namespace
+
+Vmalloc::Vmalloc(Machine &m)
+    : m_(m), backend_(m.config().backend), free_(m.vmalloc_start(), m.vmalloc_end() + 1),
+      vbq_free_(m.num_online_cpus()), vfree_deferred_(m.num_online_cpus()) {
+  m_.mmu().set_guard_classifier([this](u64 va) { return is_guard_page(va); });
+}
+
+Vmalloc::~Vmalloc() {
+  m_.mmu().set_guard_classifier(nullptr);
+}
+
+u64 Vmalloc::lazy_max_pages() const {
+  if (m_.config().lazy_pages >= 0)
+    return static_cast<u64>(m_.config().lazy_pages);
+  return fls64(m_.num_online_cpus()) * (LAZY_MAX_BYTES_PER_FLS / PAGE_SIZE);
+}
+
+bool Vmalloc::is_vmalloc_addr(u64 addr) const {
+  return addr >= m_.vmalloc_start() && addr < m_.vmalloc_end();
+}
+
+VmStruct *Vmalloc::vm_by_id(u64 id) {
+  auto it = vms_.find(id);
+  return it == vms_.end() ? nullptr : it->second.get();
+}
+
+// ---- boot ---------------------------------------------------------------------------
+
+void Vmalloc::vm_area_add_early(u64 addr, u64 size, VmFlags flags) {
+  if (initialized_)
+    throw KernelBug("vm_area_add_early", "called after vmalloc_init");
+  if (size == 0 || !page_aligned(addr) || !page_aligned(size) || addr < m_.vmalloc_start() ||
+      addr + size < addr || addr + size > m_.vmalloc_end())
+    throw KernelBug("vm_area_add_early", "area " + hex(addr) + "+" + hex(size) +
+                                             " is not a page-aligned part of the vmalloc range");
+  for (const auto &[a, s] : early_)
+    if (a < addr + size && addr < a + s)
+      throw KernelBug("vm_area_add_early", "area " + hex(addr) + " overlaps early area " + hex(a));
+  auto pos = std::lower_bound(early_.begin(), early_.end(), std::make_pair(addr, u64{0}));
+  early_flags_.insert(early_flags_.begin() + (pos - early_.begin()), flags);
+  early_.insert(pos, {addr, size});
+}
+
+u64 Vmalloc::vm_area_register_early(u64 size, VmFlags flags, u64 align) {
+  if (initialized_)
+    throw KernelBug("vm_area_register_early", "called after vmalloc_init");
+  if (!is_power_of_2(align) || size == 0)
+    throw KernelBug("vm_area_register_early", "bad size or alignment");
+  // 4.19 keeps a boot-time bump offset from VMALLOC_START.
+  const u64 base = m_.vmalloc_start() + early_bump_;
+  const u64 addr = (base + align - 1) & ~(align - 1);
+  vm_area_add_early(addr, page_align(size), flags);
+  early_bump_ = page_align(addr + size) - m_.vmalloc_start();
+  return addr;
+}
+
+void Vmalloc::vmalloc_init() {
+  if (initialized_)
+    return;
+  initialized_ = true;
+  m_.end_boot();
+  for (std::size_t i = 0; i < early_.size(); ++i) {
+    const auto [addr, size] = early_[i];
+    auto vm = std::make_unique<VmStruct>();
+    vm->id = next_vm_id_++;
+    vm->addr = addr;
+    vm->size = size;
+    vm->flags = early_flags_[i];
+    vm->caller = "vm_area_add_early";
+    if (backend_ == Backend::Modern) {
+      free_.reserve(addr, size);
+    } else {
+      vmlist_.alloc(size, PAGE_SIZE, addr, addr + size);
+    }
+    busy_[addr] = VmapArea{addr, addr + size, vm->id, 0};
+    vms_[vm->id] = std::move(vm);
+  }
+}
+
+void Vmalloc::ensure_initialized() {
+  if (!initialized_)
+    vmalloc_init();
+}
+
+// ---- the KVA core -------------------------------------------------------------------
+
+u64 Vmalloc::alloc_vmap_area(u64 size, u64 align, u64 vstart, u64 vend, int node, Gfp gfp,
+                             std::uint32_t va_flags, u64 vm_id) {
+  (void)node; // one vmap_area cache; the node only matters for page allocations
+  if (size == 0 || !page_aligned(size) || !is_power_of_2(align)) {
+    m_.diag().warn("alloc_vmap_area", "invalid size " + hex(size) + " or alignment " + hex(align));
+    return ERR_PTR(-EINVAL);
+  }
+  if (!m_.kmalloc_ok())
+    return ERR_PTR(-ENOMEM);
+  bool purged = false;
+  for (;;) {
+    std::optional<u64> addr;
+    if (backend_ == Backend::Modern) {
+      addr = free_.find_lowest(size, align, vstart, vend);
+      if (addr)
+        free_.reserve(*addr, size);
+    } else {
+      addr = vmlist_.alloc(size, align, vstart, vend);
+    }
+    if (addr) {
+      busy_[*addr] = VmapArea{*addr, *addr + size, vm_id, va_flags};
+      return *addr;
+    }
+    if (backend_ == Backend::Modern && !purged) {
+      purge_vmap_area_lazy();
+      purged = true;
+      continue;
+    }
+    if (!(gfp & __GFP_NOWARN)) {
+      if (backend_ == Backend::Modern)
+        m_.diag().warn("alloc_vmap_area", "vmap allocation for size " + std::to_string(size) +
+                                              " failed: use vmalloc=<size> to increase size");
+      else
+        m_.diag().warn("__get_vm_area_node", "allocation failed: out of vmalloc space - use "
+                                             "vmalloc=<size> to increase size.");
+    }
+    return ERR_PTR(-EBUSY);
+  }
+}
+
+const VmapArea *Vmalloc::find_vmap_area(u64 addr) const {
+  if (backend_ == Backend::Legacy) {
+    auto it = busy_.find(addr);
+    return it == busy_.end() ? nullptr : &it->second;
+  }
+  auto it = busy_.upper_bound(addr);
+  if (it == busy_.begin())
+    return nullptr;
+  --it;
+  return addr < it->second.va_end ? &it->second : nullptr;
+}
+
+bool Vmalloc::is_guard_page(u64 va) const {
+  auto it = busy_.upper_bound(va);
+  if (it == busy_.begin())
+    return false;
+  --it;
+  const VmapArea &a = it->second;
+  if (va >= a.va_end || a.vm_id == 0)
+    return false;
+  const auto vm = vms_.find(a.vm_id);
+  if (vm == vms_.end() || (vm->second->flags & VM_NO_GUARD))
+    return false;
+  return va >= a.va_end - PAGE_SIZE;
+}
+
+void Vmalloc::free_vmap_area(u64 va_start) {
+  auto it = busy_.find(va_start);
+  const u64 size = it->second.size();
+  busy_.erase(it);
+  if (backend_ == Backend::Modern)
+    free_.release(va_start, size);
+  else
+    vmlist_.remove(va_start);
+}
+
+void Vmalloc::free_vmap_area_noflush(u64 va_start) {
+  auto it = busy_.find(va_start);
+  const VmapArea va = it->second;
+  busy_.erase(it);
+  if (backend_ == Backend::Legacy) {
+    // No lazy freeing in 2.6: the TLB is flushed before the VA can be reused.
+    m_.mmu().flush_tlb_kernel_range(va.va_start, va.va_end);
+    vmlist_.remove(va.va_start);
+    return;
+  }
+  lazy_[va.va_start] = VmapArea{va.va_start, va.va_end, 0, va.flags};
+  lazy_nr_ += va.size() >> PAGE_SHIFT;
+  // 4.19 purges synchronously in the freeing context once over the
+  // threshold (so lazy=0 means "purge on every free").
+  if (lazy_nr_ > lazy_max_pages())
+    purge_lazy_areas(~u64{0}, 0, false);
+}
+
+void Vmalloc::free_unmap_vmap_area(u64 va_start) {
+  const VmapArea &va = busy_.at(va_start);
+  vunmap_page_range(va.va_start, va.va_end);
+  free_vmap_area_noflush(va_start);
+}
+
+bool Vmalloc::purge_lazy_areas(u64 start, u64 end, bool force_flush) {
+  if (lazy_.empty()) {
+    if (force_flush && start < end)
+      m_.mmu().flush_tlb_kernel_range(start, end);
+    return false;
+  }
+  start = std::min(start, lazy_.begin()->second.va_start);
+  for (const auto &[s, va] : lazy_)
+    end = std::max(end, va.va_end);
+  // One flush covers the union; only after it may the VA be handed out again.
+  m_.mmu().flush_tlb_kernel_range(start, end);
+  for (const auto &[s, va] : lazy_) {
+    free_.release(va.va_start, va.size());
+    lazy_nr_ -= va.size() >> PAGE_SHIFT;
+  }
+  lazy_.clear();
+  return true;
+}
+
+void Vmalloc::purge_vmap_area_lazy() {
+  if (backend_ == Backend::Legacy)
+    return;
+  purge_fragmented_blocks_allcpus();
+  purge_lazy_areas(~u64{0}, 0, false);
+}
+
+// ---- page-table helpers -------------------------------------------------------------------
+
+int Vmalloc::vmap_page_range(u64 start, u64 end, pgprot_t prot, std::span<const Pfn> pages) {
+  PageTables &pt = m_.pt();
+  int nr = 0;
+  for (u64 va = start; va < end; va += PAGE_SIZE, ++nr) {
+    if (static_cast<std::size_t>(nr) >= pages.size())
+      return -ENOMEM; // the kernel's "page == NULL" case
+    const int err = pt.map_page(pt.kernel_root(), va, pages[static_cast<std::size_t>(nr)], prot);
+    if (err != 0)
+      return err;
+  }
+  return nr;
+}
+
+void Vmalloc::vunmap_page_range(u64 start, u64 end) {
+  PageTables &pt = m_.pt();
+  std::vector<u64> mapped;
+  pt.for_each_leaf(pt.kernel_root(), start, end,
+                   [&](u64 va, const PteRef &) { mapped.push_back(va); });
+  for (u64 va : mapped)
+    pt.clear(pt.kernel_root(), va);
+}
+
+std::optional<Pfn> Vmalloc::vmalloc_to_page(u64 addr) const {
+  const PteRef r = m_.pt().walk(m_.pt().kernel_root(), addr);
+  if (!r.present())
+    return std::nullopt;
+  return r.pfn() + ((addr & (r.page_size() - 1)) >> PAGE_SHIFT);
+}
+
+// ---- get_vm_area family ----------------------------------------------------------------------
+
+VmStruct *Vmalloc::__get_vm_area_node(u64 size, u64 align, VmFlags flags, u64 start, u64 end,
+                                      int node, Gfp gfp, const std::string &caller) {
+  ensure_initialized();
+  if (backend_ == Backend::Legacy && m_.in_interrupt())
+    throw KernelBug("__get_vm_area_node", "called in interrupt context");
+  if (flags & ~VM_KNOWN_MASK) {
+    m_.diag().warn(caller, "unknown vm_struct flags " + hex(flags));
+    return nullptr;
+  }
+  if (start < m_.vmalloc_start() || end > m_.vmalloc_end() || start >= end) {
+    m_.diag().warn(caller,
+                   "range " + hex(start) + "-" + hex(end) + " is not inside the vmalloc space");
+    return nullptr;
+  }
+  if (backend_ == Backend::Legacy && (flags & VM_IOREMAP)) {
+    // Seed 003 takes fls() of the unaligned size: 64K aligns to 128K.
+    align = u64{1} << std::clamp<unsigned>(fls64(size), PAGE_SHIFT, IOREMAP_MAX_ORDER);
+  }
+  size = page_align_wrapping(size);
+  if (size == 0)
+    return nullptr;
+  if (backend_ == Backend::Modern && (flags & VM_IOREMAP))
+    align = u64{1} << std::clamp<unsigned>(count_order(size), PAGE_SHIFT, IOREMAP_MAX_ORDER);
+  if (!m_.kmalloc_ok())
+    return nullptr;
+  if (backend_ == Backend::Legacy || !(flags & VM_NO_GUARD)) {
+    if (size + PAGE_SIZE < size)
+      return nullptr;
+    size += PAGE_SIZE;
+  }
+  const u64 id = next_vm_id_;
+  const u64 r = alloc_vmap_area(size, align, start, end, node, gfp, 0, id);
+  if (IS_ERR_VALUE(r))
+    return nullptr;
+  ++next_vm_id_;
+  auto vm = std::make_unique<VmStruct>();
+  vm->id = id;
+  vm->addr = r;
+  vm->size = size;
+  vm->flags = backend_ == Backend::Legacy ? (flags & ~VM_NO_GUARD) : flags;
+  vm->caller = caller;
+  VmStruct *raw = vm.get();
+  vms_[id] = std::move(vm);
+  return raw;
+}
+
+VmStruct *Vmalloc::get_vm_area(u64 size, VmFlags flags) {
+  return get_vm_area_caller(size, flags, "get_vm_area");
+}
+
+VmStruct *Vmalloc::get_vm_area_caller(u64 size, VmFlags flags, const std::string &caller) {
+  return __get_vm_area_node(size, 1, flags, m_.vmalloc_start(), m_.vmalloc_end(), NUMA_NO_NODE,
+                            GFP_KERNEL, caller);
+}
+
+VmStruct *Vmalloc::__get_vm_area(u64 size, VmFlags flags, u64 start, u64 end) {
+  return __get_vm_area_caller(size, flags, start, end, "__get_vm_area");
+}
+
+VmStruct *Vmalloc::__get_vm_area_caller(u64 size, VmFlags flags, u64 start, u64 end,
+                                        const std::string &caller) {
+  return __get_vm_area_node(size, 1, flags, start, end, NUMA_NO_NODE, GFP_KERNEL, caller);
+}
+
+VmStruct *Vmalloc::find_vm_area(u64 addr) {
+  ensure_initialized();
+  const VmapArea *va = find_vmap_area(addr);
+  if (va == nullptr || va->vm_id == 0)
+    return nullptr;
+  return vm_by_id(va->vm_id);
+}
+
+std::unique_ptr<VmStruct> Vmalloc::remove_vm_area(u64 addr) {
+  ensure_initialized();
+  const VmapArea *va = find_vmap_area(addr);
+  if (va == nullptr || va->vm_id == 0)
+    return nullptr;
+  auto node = vms_.extract(va->vm_id);
+  std::unique_ptr<VmStruct> vm = std::move(node.mapped());
+  if (backend_ == Backend::Legacy) {
+    // Seed 003: unmap_vm_area() flushes, and the size handed back has no guard.
+    vunmap_page_range(vm->addr, vm->addr + vm->size);
+    free_vmap_area_noflush(vm->addr);
+    vm->size -= PAGE_SIZE;
+  } else {
+    free_unmap_vmap_area(va->va_start);
+  }
+  return vm;
+}
+
+VmStruct *Vmalloc::alloc_vm_area(u64 size) {
+  VmStruct *area = get_vm_area_caller(size, VM_IOREMAP, "alloc_vm_area");
+  if (area == nullptr)
+    return nullptr;
+  PageTables &pt = m_.pt();
+  const u64 end = area->addr + page_align(size);
+  for (u64 va = area->addr; va < end; va += PAGE_SIZE) {
+    auto slot = pt.ensure_pte_slot(pt.kernel_root(), va);
+    if (!slot) {
+      free_vm_area(area);
+      return nullptr;
+    }
+    area->ptes.push_back(*slot);
+  }
+  return area;
+}
+
+void Vmalloc::free_vm_area(VmStruct *area) {
+  const u64 id = area->id;
+  std::unique_ptr<VmStruct> ret = remove_vm_area(area->addr);
+  if (!ret || ret->id != id)
+    throw KernelBug("free_vm_area", "remove_vm_area did not return this area");
+}
+
+// ---- vmalloc family --------------------------------------------------------------------------
+
+u64 Vmalloc::__vmalloc_area_node(VmStruct *area, Gfp gfp, pgprot_t prot, int node) {
+  const unsigned nr_pages = static_cast<unsigned>(get_vm_area_size(*area) >> PAGE_SHIFT);
+  const u64 array_size = u64{nr_pages} * sizeof(u64);
+  const Gfp nested_gfp = (gfp & GFP_RECLAIM_MASK) | __GFP_ZERO;
+  const Gfp highmem = (gfp & (___GFP_DMA | __GFP_DMA32)) ? 0 : __GFP_HIGHMEM;
+  const Gfp alloc_mask = gfp | __GFP_NOWARN | highmem;
+  const u64 addr = area->addr;
+  const u64 id = area->id;
+
+  bool have_array;
+  if (array_size > PAGE_SIZE) {
+    // The bounded recursion of seed 003: a big pages[] array is vmalloc'ed
+    // right after the area itself is reserved.
+    const u64 arr =
+        __vmalloc_node(array_size, 1, nested_gfp | __GFP_HIGHMEM, PAGE_KERNEL, node, area->caller);
+    area = vm_by_id(id);
+    have_array = arr != 0;
+    if (have_array) {
+      area->flags |= VM_VPAGES;
+      area->pages_array = arr;
+    }
+  } else {
+    have_array = m_.kmalloc_ok();
+  }
+  if (!have_array) {
+    remove_vm_area(addr);
+    return 0;
+  }
+
+  area->pages.reserve(nr_pages);
+  for (unsigned i = 0; i < nr_pages; ++i) {
+    auto pfn = node < 0 ? m_.alloc_pages(alloc_mask, 0, PageOwner::Vmalloc)
+                        : m_.alloc_pages_node(node, alloc_mask, 0, PageOwner::Vmalloc);
+    if (!pfn) {
+      if (!(gfp & __GFP_NOWARN))
+        m_.diag().warn("__vmalloc_area_node", "vmalloc: allocation failure, allocated " +
+                                                  std::to_string(u64{i} * PAGE_SIZE) + " of " +
+                                                  std::to_string(area->size) + " bytes");
+      area->nr_pages = i;
+      __vunmap(addr, true, "vfree");
+      return 0;
+    }
+    area->pages.push_back(*pfn);
+  }
+  area->nr_pages = nr_pages;
+  if (vmap_page_range(addr, addr + get_vm_area_size(*area), prot, area->pages) < 0) {
+    if (!(gfp & __GFP_NOWARN))
+      m_.diag().warn("__vmalloc_area_node", "vmalloc: allocation failure, allocated " +
+                                                std::to_string(u64{nr_pages} * PAGE_SIZE) + " of " +
+                                                std::to_string(area->size) + " bytes");
+    __vunmap(addr, true, "vfree");
+    return 0;
+  }
+  return addr;
+}
+
+u64 Vmalloc::__vmalloc_node_range(u64 size, u64 align, u64 start, u64 end, Gfp gfp, pgprot_t prot,
+                                  VmFlags vm_flags, int node, const std::string &caller) {
+  ensure_initialized();
+  if (gfp & ~GFP_KNOWN_MASK) {
+    m_.diag().warn(caller, "unknown gfp flags " + hex(gfp));
+    return 0;
+  }
+  if (node != NUMA_NO_NODE && (node < 0 || static_cast<unsigned>(node) >= m_.mem().nr_nodes())) {
+    m_.diag().warn(caller, "node " + std::to_string(node) + " does not exist");
+    return 0;
+  }
+  if (!is_power_of_2(align)) {
+    m_.diag().warn(caller, "alignment " + hex(align) + " is not a power of two");
+    return 0;
+  }
+  const u64 real_size = size;
+  size = page_align_wrapping(size);
+  if (size == 0 || (size >> PAGE_SHIFT) > m_.pages().totalram_pages()) {
+    if (!(gfp & __GFP_NOWARN))
+      m_.diag().warn(caller,
+                     "vmalloc: allocation failure: " + std::to_string(real_size) + " bytes");
+    return 0;
+  }
+  VmStruct *area = __get_vm_area_node(size, align, VM_ALLOC | VM_UNINITIALIZED | vm_flags, start,
+                                      end, node, gfp, caller);
+  if (area == nullptr) {
+    if (!(gfp & __GFP_NOWARN))
+      m_.diag().warn(caller,
+                     "vmalloc: allocation failure: " + std::to_string(real_size) + " bytes");
+    return 0;
+  }
+  const u64 id = area->id;
+  const u64 addr = __vmalloc_area_node(area, gfp, prot, node);
+  if (addr == 0)
+    return 0;
+  vm_by_id(id)->flags &= ~VM_UNINITIALIZED;
+  return addr;
+}
+
+u64 Vmalloc::__vmalloc_node(u64 size, u64 align, Gfp gfp, pgprot_t prot, int node,
+                            const std::string &caller) {
+  return __vmalloc_node_range(size, align, m_.vmalloc_start(), m_.vmalloc_end(), gfp, prot, 0, node,
+                              caller);
+}
+
+u64 Vmalloc::__vmalloc(u64 size, Gfp gfp, pgprot_t prot) {
+  return __vmalloc_node(size, 1, gfp, prot, NUMA_NO_NODE, "__vmalloc");
+}
+
+u64 Vmalloc::vmalloc(u64 size) {
+  return __vmalloc_node(size, 1, GFP_KERNEL, PAGE_KERNEL, NUMA_NO_NODE, "vmalloc");
+}
+
+u64 Vmalloc::vzalloc(u64 size) {
+  return __vmalloc_node(size, 1, GFP_KERNEL | __GFP_ZERO, PAGE_KERNEL, NUMA_NO_NODE, "vzalloc");
+}
+
+u64 Vmalloc::vmalloc_user(u64 size) {
+  // SHMLBA is one page on x86.
+  return __vmalloc_node_range(size, PAGE_SIZE, m_.vmalloc_start(), m_.vmalloc_end(),
+                              GFP_KERNEL | __GFP_ZERO, PAGE_KERNEL, VM_USERMAP, NUMA_NO_NODE,
+                              "vmalloc_user");
+}
+
+u64 Vmalloc::vmalloc_node(u64 size, int node) {
+  return __vmalloc_node(size, 1, GFP_KERNEL, PAGE_KERNEL, node, "vmalloc_node");
+}
+
+u64 Vmalloc::vzalloc_node(u64 size, int node) {
+  return __vmalloc_node(size, 1, GFP_KERNEL | __GFP_ZERO, PAGE_KERNEL, node, "vzalloc_node");
+}
+
+u64 Vmalloc::vmalloc_exec(u64 size) {
+  return __vmalloc_node(size, 1, GFP_KERNEL, PAGE_KERNEL_EXEC, NUMA_NO_NODE, "vmalloc_exec");
+}
+
+u64 Vmalloc::vmalloc_32(u64 size) {
+  return __vmalloc_node(size, 1, GFP_VMALLOC32, PAGE_KERNEL, NUMA_NO_NODE, "vmalloc_32");
+}
+
+u64 Vmalloc::vmalloc_32_user(u64 size) {
+  return __vmalloc_node_range(size, PAGE_SIZE, m_.vmalloc_start(), m_.vmalloc_end(),
+                              GFP_VMALLOC32 | __GFP_ZERO, PAGE_KERNEL, VM_USERMAP, NUMA_NO_NODE,
+                              "vmalloc_32_user");
+}
+
+// ---- freeing ----------------------------------------------------------------------------
+
+void Vmalloc::free_vm_pages(VmStruct &vm) {
+  for (unsigned i = 0; i < vm.nr_pages; ++i)
+    m_.pages().free_pages(vm.pages[i], 0);
+  vm.pages.clear();
+  vm.nr_pages = 0;
+  if (vm.flags & VM_VPAGES)
+    __vunmap(vm.pages_array, true, "vfree");
+}
+
+void Vmalloc::__vunmap(u64 addr, bool deallocate_pages, const char *fn) {
+  if (!page_aligned(addr)) {
+    m_.diag().warn(fn, "Trying to vfree() bad address (" + hex(addr) + ")", addr);
+    return;
+  }
+  const VmapArea *va = find_vmap_area(addr);
+  if (va == nullptr || va->vm_id == 0) {
+    m_.diag().warn(fn, "Trying to vfree() nonexistent vm area (" + hex(addr) + ")", addr);
+    return;
+  }
+  if (va->va_start != addr)
+    m_.diag().warn(fn,
+                   "address " + hex(addr) + " is inside the area at " + hex(va->va_start) +
+                       ", not its start; the whole area is freed",
+                   addr);
+  std::unique_ptr<VmStruct> vm = remove_vm_area(addr);
+  if (deallocate_pages)
+    free_vm_pages(*vm);
+}
+
+void Vmalloc::run_deferred_vfree(unsigned cpu) {
+  std::vector<u64> list;
+  list.swap(vfree_deferred_[cpu]);
+  // llist_del_all hands the entries back newest first.
+  for (auto it = list.rbegin(); it != list.rend(); ++it)
+    __vunmap(*it, true, "vfree");
+}
+
+void Vmalloc::vfree_atomic(u64 addr) {
+  ensure_initialized();
+  if (addr == 0)
+    return;
+  if (!page_aligned(addr)) {
+    m_.diag().warn("vfree_atomic", "Trying to vfree() bad address (" + hex(addr) + ")", addr);
+    return;
+  }
+  const VmapArea *va = find_vmap_area(addr);
+  if (va == nullptr || va->vm_id == 0) {
+    m_.diag().warn("vfree_atomic", "Trying to vfree() nonexistent vm area (" + hex(addr) + ")",
+                   addr);
+    return;
+  }
+  const unsigned cpu = m_.current_cpu();
+  const bool was_empty = vfree_deferred_[cpu].empty();
+  vfree_deferred_[cpu].push_back(addr);
+  if (was_empty)
+    m_.deferred().queue("vfree_deferred", cpu, [this, cpu] { run_deferred_vfree(cpu); });
+}
+
+void Vmalloc::vfree(u64 addr) {
+  ensure_initialized();
+  if (m_.in_interrupt()) {
+    if (backend_ == Backend::Legacy)
+      throw KernelBug("vfree", "called in interrupt context");
+    vfree_atomic(addr);
+    return;
+  }
+  if (addr == 0)
+    return;
+  __vunmap(addr, true, "vfree");
+}
+
+void Vmalloc::vunmap(u64 addr) {
+  ensure_initialized();
+  if (m_.in_interrupt())
+    throw KernelBug("vunmap", "called in interrupt context");
+  if (addr == 0)
+    return;
+  __vunmap(addr, false, "vunmap");
+}
+
+// ---- mapping caller pages ----------------------------------------------------------------------
+
+u64 Vmalloc::vmap(std::span<const Pfn> pages, unsigned count, VmFlags flags, pgprot_t prot) {
+  ensure_initialized();
+  if (count > m_.pages().totalram_pages())
+    return 0;
+  if (pages.size() < count) {
+    m_.diag().warn("vmap", "page array holds " + std::to_string(pages.size()) +
+                               " pages, fewer than count " + std::to_string(count));
+    return 0;
+  }
+  for (unsigned i = 0; i < count; ++i) {
+    if (!m_.mem().pfn_valid(pages[i]) || m_.mem().peek(pages[i]).refcount == 0) {
+      m_.diag().warn("vmap", "page " + std::to_string(i) + " (pfn " + hex(pages[i]) +
+                                 ") is not an allocated page");
+      return 0;
+    }
+  }
+  VmStruct *area = get_vm_area_caller(u64{count} << PAGE_SHIFT, flags, "vmap");
+  if (area == nullptr)
+    return 0;
+  const u64 addr = area->addr;
+  if (vmap_page_range(addr, addr + get_vm_area_size(*area), prot, pages.first(count)) < 0) {
+    __vunmap(addr, false, "vunmap");
+    return 0;
+  }
+  return addr;
+}
+
+long Vmalloc::map_kernel_range_noflush(u64 addr, u64 size, pgprot_t prot,
+                                       std::span<const Pfn> pages) {
+  ensure_initialized();
+  const u64 end = addr + page_align(size);
+  if (!page_aligned(addr) || end < addr || !is_vmalloc_addr(addr) ||
+      (end > addr && !is_vmalloc_addr(end - 1))) {
+    m_.diag().warn("map_kernel_range_noflush", "range " + hex(addr) + "+" + hex(size) +
+                                                   " is not page aligned inside vmalloc space");
+    return -EINVAL;
+  }
+  for (u64 i = 0; i < (end - addr) >> PAGE_SHIFT && i < pages.size(); ++i) {
+    if (!m_.mem().pfn_valid(pages[i]) || m_.mem().peek(pages[i]).refcount == 0) {
+      m_.diag().warn("map_kernel_range_noflush",
+                     "page " + std::to_string(i) + " is not an allocated page");
+      return -EINVAL;
+    }
+  }
+  return vmap_page_range(addr, end, prot, pages);
+}
+
+void Vmalloc::unmap_kernel_range_noflush(u64 addr, u64 size) {
+  ensure_initialized();
+  const u64 end = addr + page_align(size);
+  if (end <= addr)
+    throw KernelBug("unmap_kernel_range_noflush", "empty or wrapping range " + hex(addr));
+  if (!is_vmalloc_addr(addr) || !is_vmalloc_addr(end - 1)) {
+    m_.diag().warn("unmap_kernel_range_noflush",
+                   "range " + hex(addr) + "+" + hex(size) + " is not inside vmalloc space");
+    return;
+  }
+  vunmap_page_range(addr & PAGE_MASK, end);
+}
+
+void Vmalloc::unmap_kernel_range(u64 addr, u64 size) {
+  ensure_initialized();
+  const u64 end = addr + page_align(size);
+  if (end <= addr)
+    throw KernelBug("unmap_kernel_range", "empty or wrapping range " + hex(addr));
+  if (!is_vmalloc_addr(addr) || !is_vmalloc_addr(end - 1)) {
+    m_.diag().warn("unmap_kernel_range",
+                   "range " + hex(addr) + "+" + hex(size) + " is not inside vmalloc space");
+    return;
+  }
+  vunmap_page_range(addr & PAGE_MASK, end);
+  m_.mmu().flush_tlb_kernel_range(addr & PAGE_MASK, end);
+}
+
+// ---- invariants and hashing
+// ----------------------------------------------------------------------
+
+std::string Vmalloc::check() const {
+  const u64 lo = m_.vmalloc_start();
+  const u64 hi = m_.vmalloc_end() + 1;
+  // Busy and lazy areas: inside the range, disjoint.
+  std::map<u64, const VmapArea *> reserved;
+  for (const auto *set : {&busy_, &lazy_})
+    for (const auto &[s, va] : *set) {
+      if (va.va_start < lo || va.va_end > hi || va.va_start >= va.va_end)
+        return "area " + hex(va.va_start) + "-" + hex(va.va_end) + " outside the vmalloc range";
+      reserved[s] = &va;
+    }
+  u64 prev_end = lo;
+  bool first = true;
+  for (const auto &[s, va] : reserved) {
+    if (!first && s < prev_end)
+      return "areas overlap at " + hex(s);
+    prev_end = va->va_end;
+    first = false;
+  }
+  // Free + busy + lazy tile the range exactly (modern).
+  if (backend_ == Backend::Modern) {
+    if (auto e = free_.check(); !e.empty())
+      return "free space: " + e;
+    std::vector<std::pair<u64, u64>> pieces;
+    free_.for_each([&](const Range &r) { pieces.push_back({r.start, r.end}); });
+    for (const auto &[s, va] : reserved)
+      pieces.push_back({va->va_start, va->va_end});
+    std::sort(pieces.begin(), pieces.end());
+    u64 cur = lo;
+    for (const auto &[s, e] : pieces) {
+      if (s != cur)
+        return (s < cur ? "free space overlaps a reserved area at " : "VA leaked: gap at ") +
+               hex(std::min(s, cur));
+      cur = e;
+    }
+    if (cur != hi)
+      return "VA leaked: gap at " + hex(cur);
+    u64 lazy_pages = 0;
+    for (const auto &[s, va] : lazy_)
+      lazy_pages += va.size() >> PAGE_SHIFT;
+    if (lazy_pages != lazy_nr_)
+      return "vmap_lazy_nr " + std::to_string(lazy_nr_) + " != " + std::to_string(lazy_pages) +
+             " lazily freed pages";
+  } else {
+    std::vector<std::pair<u64, u64>> listed;
+    vmlist_.for_each([&](const VmListArea &a) { listed.push_back({a.addr, a.addr + a.size}); });
+    if (listed.size() != busy_.size())
+      return "vmlist and busy areas disagree";
+    std::size_t i = 0;
+    for (const auto &[s, va] : busy_) {
+      if (listed[i].first != va.va_start || listed[i].second != va.va_end)
+        return "vmlist entry " + hex(listed[i].first) + " does not match busy area " + hex(s);
+      ++i;
+    }
+  }
+  // vm_structs match their areas; guard pages unmapped; vmalloc pages mapped.
+  const PageTables &pt = m_.pt();
+  for (const auto &[s, va] : busy_) {
+    if (va.vm_id == 0)
+      continue;
+    auto it = vms_.find(va.vm_id);
+    if (it == vms_.end())
+      return "busy area " + hex(s) + " has no vm_struct";
+    const VmStruct &vm = *it->second;
+    if (vm.addr != va.va_start || vm.size != va.size())
+      return "vm_struct " + hex(vm.addr) + " does not match its area";
+    if (!(vm.flags & VM_NO_GUARD) && pt.walk(pt.kernel_root(), va.va_end - PAGE_SIZE).present())
+      return "guard page of " + hex(s) + " is mapped";
+    if ((vm.flags & VM_ALLOC) && !(vm.flags & VM_UNINITIALIZED)) {
+      for (unsigned i = 0; i < vm.nr_pages; ++i) {
+        const PteRef r = pt.walk(pt.kernel_root(), vm.addr + u64{i} * PAGE_SIZE);
+        if (!r.present() || r.pfn() != vm.pages[i])
+          return "vmalloc page " + std::to_string(i) + " of " + hex(vm.addr) + " is not mapped";
+        const Page &pg = m_.mem().peek(vm.pages[i]);
+        if (pg.refcount == 0 || pg.owner != PageOwner::Vmalloc)
+          return "vmalloc page " + std::to_string(i) + " of " + hex(vm.addr) +
+                 " is not owned by the area";
+      }
+    }
+  }
+  if (vms_.size() != static_cast<std::size_t>(std::count_if(
+                         busy_.begin(), busy_.end(), [](const auto &p) { return p.second.vm_id; })))
+    return "vm_struct without a busy area";
+  // No PTE outside a live area.
+  std::string err;
+  pt.for_each_leaf(pt.kernel_root(), lo, hi, [&](u64 va, const PteRef &) {
+    if (!err.empty())
+      return;
+    auto it = busy_.upper_bound(va);
+    if (it == busy_.begin() || va >= std::prev(it)->second.va_end)
+      err = "PTE at " + hex(va) + " outside every live area";
+  });
+  if (!err.empty())
+    return err;
+  // No TLB alias, and no stale translation into VA that is free again.
+  for (const auto &[cpu, e] : m_.mmu().alias_entries())
+    return "cpu " + std::to_string(cpu) + " TLB aliases " + hex(e.vpn << PAGE_SHIFT);
+  for (const auto &[cpu, e] : m_.mmu().stale_entries()) {
+    const u64 va = e.vpn << PAGE_SHIFT;
+    if (va < lo || va >= hi)
+      continue;
+    auto in = [&](const std::map<u64, VmapArea> &set) {
+      auto it = set.upper_bound(va);
+      return it != set.begin() && va < std::prev(it)->second.va_end;
+    };
+    if (!in(busy_) && !in(lazy_))
+      return "cpu " + std::to_string(cpu) + " holds a stale TLB entry for free VA " + hex(va);
+  }
+  return {};
+}
+
+void Vmalloc::hash_into(StateHasher &h) const {
+  h.tag(0x7a11);
+  h.add(static_cast<u64>(backend_));
+  h.add(initialized_);
+  h.add(next_vm_id_);
+  h.add(lazy_nr_);
+  h.add(early_bump_);
+  for (const auto *set : {&busy_, &lazy_}) {
+    h.tag(set->size());
+    for (const auto &[s, va] : *set) {
+      h.add(va.va_start);
+      h.add(va.va_end);
+      h.add(va.vm_id);
+      h.add(va.flags);
+    }
+  }
+  h.tag(vms_.size());
+  for (const auto &[id, vm] : vms_) {
+    h.add(id);
+    h.add(vm->addr);
+    h.add(vm->size);
+    h.add(vm->flags);
+    h.add(vm->nr_pages);
+    for (Pfn p : vm->pages)
+      h.add(p);
+    h.add(vm->phys_addr);
+    h.add(vm->caller);
+    h.add(vm->pages_array);
+    h.add(vm->ptes.size());
+  }
+  h.tag(early_.size());
+  for (const auto &[a, s] : early_) {
+    h.add(a);
+    h.add(s);
+  }
+  h.tag(blocks_.size());
+  for (const auto &[s, b] : blocks_) {
+    h.add(s);
+    h.add(b.cpu);
+    h.add(b.free);
+    h.add(b.dirty);
+    h.add(b.dirty_min);
+    h.add(b.dirty_max);
+    for (const auto &[off, order] : b.live) {
+      h.add(off);
+      h.add(order);
+    }
+  }
+  for (const auto &q : vbq_free_) {
+    h.tag(q.size());
+    for (u64 b : q)
+      h.add(b);
+  }
+  for (const auto &q : vfree_deferred_) {
+    h.tag(q.size());
+    for (u64 a : q)
+      h.add(a);
+  }
+  if (backend_ == Backend::Modern)
+    free_.hash_into(h);
+  else
+    vmlist_.hash_into(h);
+}
+
+} // namespace vmcheck
