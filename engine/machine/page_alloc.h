@@ -11,7 +11,10 @@
 #include "machine/fault_inject.h"
 #include "machine/phys_mem.h"
 
+#include <array>
 #include <cstdint>
+#include <memory>
+#include <memory_resource>
 #include <optional>
 #include <set>
 #include <vector>
@@ -40,8 +43,8 @@ public:
   // the count reaches 0. Freeing a free page or a tail page is a KernelBug
   // ("bad page state").
   void free_pages(Pfn head, unsigned order);
-  void get_page(Pfn pfn);    // refcount++ (on the head of a compound block)
-  void put_page(Pfn pfn);    // refcount--, frees (at the block's order) at 0
+  void get_page(Pfn pfn); // refcount++ (on the head of a compound block)
+  void put_page(Pfn pfn); // refcount--, frees (at the block's order) at 0
 
   // Per-zone free counts and totals.
   u64 nr_free(unsigned node, Zone zone) const;
@@ -56,9 +59,11 @@ public:
   void hash_into(StateHasher &h) const;
 
 private:
+  using FreeList = std::pmr::set<Pfn>;
   struct FreeArea {
-    std::set<Pfn> blocks[MAX_ORDER]; // head PFNs of free blocks, by order
-    u64 nr_free = 0;                 // in pages
+    explicit FreeArea(std::pmr::memory_resource *pool);
+    std::array<FreeList, MAX_ORDER> blocks; // head PFNs of free blocks, by order
+    u64 nr_free = 0;                        // in pages
   };
   FreeArea &area(unsigned node, Zone zone);
   const FreeArea &area(unsigned node, Zone zone) const;
@@ -68,6 +73,22 @@ private:
   PhysMem &mem_;
   FaultInjector &faults_;
   DiagLog &diag_;
+  // Fixed-size slots for free-list tree nodes, recycled through a singly
+  // linked list: a split or merge costs no malloc. Invariant: every slot is
+  // either in use by a set node or on free_, never both.
+  class NodePool : public std::pmr::memory_resource {
+  private:
+    void *do_allocate(std::size_t bytes, std::size_t align) override;
+    void do_deallocate(void *p, std::size_t bytes, std::size_t align) override;
+    bool do_is_equal(const memory_resource &o) const noexcept override { return this == &o; }
+    struct Slot {
+      Slot *next;
+    };
+    Slot *free_ = nullptr;
+    std::vector<std::unique_ptr<std::byte[]>> chunks_;
+  };
+  // Declared before areas_ so that it outlives them.
+  NodePool pool_;
   std::vector<FreeArea> areas_; // [node * kNumZones + zone]
 };
 

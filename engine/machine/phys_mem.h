@@ -47,9 +47,9 @@ enum class PageOwner : std::uint8_t {
 const char *page_owner_name(PageOwner o);
 
 // Page flags (a small subset of the kernel's).
-inline constexpr std::uint32_t PG_buddy = 1u << 0;    // head of a free buddy block
-inline constexpr std::uint32_t PG_head = 1u << 1;     // head of an allocated higher-order block
-inline constexpr std::uint32_t PG_tail = 1u << 2;     // tail page of an allocated higher-order block
+inline constexpr std::uint32_t PG_buddy = 1u << 0; // head of a free buddy block
+inline constexpr std::uint32_t PG_head = 1u << 1;  // head of an allocated higher-order block
+inline constexpr std::uint32_t PG_tail = 1u << 2;  // tail page of an allocated higher-order block
 inline constexpr std::uint32_t PG_reserved = 1u << 3; // never handed out
 inline constexpr std::uint32_t PG_dirty = 1u << 4;
 inline constexpr std::uint32_t PG_uptodate = 1u << 5;
@@ -82,7 +82,7 @@ public:
   Pfn max_pfn() const; // exclusive
   u64 total_pages() const { return pages_per_node_ * nodes_; }
   bool pfn_valid(Pfn pfn) const { return pfn >= min_pfn() && pfn < max_pfn(); }
-  unsigned pfn_to_nid(Pfn pfn) const;  // precondition: pfn_valid
+  unsigned pfn_to_nid(Pfn pfn) const; // precondition: pfn_valid
   Zone pfn_zone(Pfn pfn) const { return pfn < kDma32LimitPfn ? Zone::DMA32 : Zone::Normal; }
 
   // struct page of a valid pfn. page() may allocate host memory for the
@@ -96,12 +96,12 @@ public:
   // valid memory (callers check pfn_valid); violations throw KernelBug.
   void read(u64 pa, std::span<std::uint8_t> out) const;
   void write(u64 pa, std::span<const std::uint8_t> in);
-  u64 read_u64(u64 pa) const;      // pa 8-byte aligned
-  void write_u64(u64 pa, u64 v);   // pa 8-byte aligned
-  void zero_frame(Pfn pfn);        // O(1): drops the host buffer, marks zero
+  u64 read_u64(u64 pa) const;    // pa 8-byte aligned
+  void write_u64(u64 pa, u64 v); // pa 8-byte aligned
+  void zero_frame(Pfn pfn);      // O(1): drops the host buffer, marks zero
   void fill_frame(Pfn pfn, std::uint8_t byte);
   void copy_frame(Pfn dst, Pfn src);
-  bool frame_is_zero(Pfn pfn) const; // true if every byte reads 0
+  bool frame_is_zero(Pfn pfn) const;                    // true if every byte reads 0
   std::size_t backed_frames() const { return backed_; } // host buffers in use
 
   // Hash of every page record and every frame's contents, in PFN order.
@@ -110,6 +110,8 @@ public:
   void hash_into(StateHasher &h) const;
 
 private:
+  // PageAllocator::check() walks only the materialised sections.
+  friend class PageAllocator;
   struct Section;
   Section *section(Pfn pfn) const;
   Section &materialize(Pfn pfn);

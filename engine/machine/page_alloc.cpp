@@ -1,0 +1,384 @@
+#include "machine/page_alloc.h"
+
+#include "machine/diag.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdio>
+#include <new>
+#include <string>
+#include <utility>
+
+namespace vmcheck {
+
+namespace {
+
+constexpr unsigned kTopOrder = MAX_ORDER - 1;
+constexpr u64 kBlockPages = u64{1} << kTopOrder;
+
+std::string hex(u64 v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::string pfn_str(Pfn pfn) {
+  return "pfn " + hex(pfn);
+}
+
+bool is_free_head(const Page &p, unsigned order) {
+  return p.flags == PG_buddy && p.order == order && p.refcount == 0 && p.owner == PageOwner::Free;
+}
+
+} // namespace
+
+namespace {
+template <std::size_t... I>
+std::array<std::pmr::set<Pfn>, MAX_ORDER> make_free_lists(std::pmr::memory_resource *pool,
+                                                          std::index_sequence<I...>) {
+  return {((void)I, std::pmr::set<Pfn>(pool))...};
+}
+} // namespace
+
+namespace {
+constexpr std::size_t kSlotBytes = 64;
+constexpr std::size_t kSlotAlign = alignof(std::max_align_t);
+constexpr std::size_t kSlotsPerChunk = 1024;
+} // namespace
+
+void *PageAllocator::NodePool::do_allocate(std::size_t bytes, std::size_t align) {
+  if (bytes > kSlotBytes || align > kSlotAlign)
+    return ::operator new (bytes, std::align_val_t{align});
+  if (free_ == nullptr) {
+    chunks_.push_back(std::make_unique_for_overwrite<std::byte[]>(kSlotBytes * kSlotsPerChunk));
+    std::byte *base = chunks_.back().get();
+    for (std::size_t i = kSlotsPerChunk; i-- > 0;)
+      free_ = new (base + i * kSlotBytes) Slot{free_};
+  }
+  Slot *s = free_;
+  free_ = s->next;
+  return s;
+}
+
+void PageAllocator::NodePool::do_deallocate(void *p, std::size_t bytes, std::size_t align) {
+  if (bytes > kSlotBytes || align > kSlotAlign) {
+    ::operator delete (p, std::align_val_t{align});
+    return;
+  }
+  free_ = new (p) Slot{free_};
+}
+
+PageAllocator::FreeArea::FreeArea(std::pmr::memory_resource *pool)
+    : blocks(make_free_lists(pool, std::make_index_sequence<MAX_ORDER>{})) {}
+
+PageAllocator::PageAllocator(PhysMem &mem, FaultInjector &faults, DiagLog &diag)
+    : mem_(mem), faults_(faults), diag_(diag) {
+  areas_.reserve(mem_.nr_nodes() * kNumZones);
+  for (unsigned i = 0; i < mem_.nr_nodes() * kNumZones; ++i)
+    areas_.emplace_back(&pool_);
+  // Every MAX_ORDER block starts free; PFN order makes each insert a hinted
+  // append.
+  for (Pfn pfn = mem_.min_pfn(); pfn < mem_.max_pfn(); pfn += kBlockPages) {
+    FreeArea &a = area(mem_.pfn_to_nid(pfn), mem_.pfn_zone(pfn));
+    a.blocks[kTopOrder].insert(a.blocks[kTopOrder].end(), pfn);
+    a.nr_free += kBlockPages;
+  }
+}
+
+PageAllocator::FreeArea &PageAllocator::area(unsigned node, Zone zone) {
+  return areas_[node * kNumZones + static_cast<unsigned>(zone)];
+}
+
+const PageAllocator::FreeArea &PageAllocator::area(unsigned node, Zone zone) const {
+  return areas_[node * kNumZones + static_cast<unsigned>(zone)];
+}
+
+std::optional<Pfn> PageAllocator::take_block(unsigned node, Zone zone, unsigned order) {
+  FreeArea &a = area(node, zone);
+  unsigned k = order;
+  while (k < MAX_ORDER && a.blocks[k].empty())
+    ++k;
+  if (k == MAX_ORDER)
+    return std::nullopt;
+  const Pfn head = *a.blocks[k].begin();
+  a.blocks[k].erase(a.blocks[k].begin());
+  // Keep the lower half, return upper halves to the lists: the block stays
+  // at the lowest PFN, as the ordered free lists promise.
+  while (k > order) {
+    --k;
+    const Pfn upper = head + (u64{1} << k);
+    a.blocks[k].insert(upper);
+    Page &up = mem_.page(upper);
+    up.flags = PG_buddy;
+    up.order = static_cast<std::uint8_t>(k);
+  }
+  a.nr_free -= u64{1} << order;
+  return head;
+}
+
+void PageAllocator::release_block(Pfn head, unsigned order) {
+  const u64 n = u64{1} << order;
+  for (Pfn p = head; p < head + n; ++p)
+    mem_.page(p) = Page{};
+  FreeArea &a = area(mem_.pfn_to_nid(head), mem_.pfn_zone(head));
+  a.nr_free += n;
+  // A buddy never leaves the MAX_ORDER block, and every such block lies in
+  // one node and one zone, so the buddy is always in this same area.
+  while (order < kTopOrder) {
+    const Pfn buddy = head ^ (u64{1} << order);
+    if (!is_free_head(mem_.peek(buddy), order))
+      break;
+    a.blocks[order].erase(buddy);
+    mem_.page(buddy) = Page{};
+    head = std::min(head, buddy);
+    ++order;
+  }
+  a.blocks[order].insert(head);
+  Page &h = mem_.page(head);
+  h.flags = PG_buddy;
+  h.order = static_cast<std::uint8_t>(order);
+}
+
+std::optional<Pfn> PageAllocator::alloc_pages_node(int node, Gfp gfp, unsigned order,
+                                                   PageOwner owner) {
+  if ((gfp & ~GFP_KNOWN_MASK) != 0) {
+    diag_.warn("alloc_pages", "unknown gfp flags " + hex(gfp & ~GFP_KNOWN_MASK));
+    return std::nullopt;
+  }
+  if (node < 0 || static_cast<unsigned>(node) >= mem_.nr_nodes()) {
+    diag_.warn("alloc_pages", "invalid node " + std::to_string(node));
+    return std::nullopt;
+  }
+  if (owner == PageOwner::Free) {
+    diag_.warn("alloc_pages", "owner tag 'free' is reserved for the allocator");
+    return std::nullopt;
+  }
+  // As the kernel: an impossible order is refused before anything else,
+  // __GFP_NOFAIL or not.
+  if (order >= MAX_ORDER) {
+    if ((gfp & __GFP_NOWARN) == 0)
+      diag_.warn("alloc_pages", "order " + std::to_string(order) + " >= MAX_ORDER");
+    return std::nullopt;
+  }
+  const bool nofail = (gfp & __GFP_NOFAIL) != 0;
+  const auto fail = [&]() -> std::optional<Pfn> {
+    if ((gfp & __GFP_NOWARN) == 0)
+      diag_.error("alloc_pages",
+                  "page allocation failure: order:" + std::to_string(order) + ", mode:" + hex(gfp));
+    return std::nullopt;
+  };
+  // A __GFP_NOFAIL request never consults the injector (the kernel's
+  // should_fail_alloc_page skips it), so it does not consume an armed count.
+  if (!nofail) {
+    const FailPoint fp =
+        owner == PageOwner::PageTable ? FailPoint::PageTable : FailPoint::AllocPage;
+    if (faults_.should_fail(fp))
+      return fail();
+  }
+
+  const bool dma32_only = (gfp & (__GFP_DMA32 | ___GFP_DMA)) != 0;
+  const unsigned nodes = (gfp & __GFP_THISNODE) != 0 ? 1 : mem_.nr_nodes();
+  std::optional<Pfn> head;
+  for (unsigned i = 0; i < nodes && !head; ++i) {
+    const unsigned nid = (static_cast<unsigned>(node) + i) % mem_.nr_nodes();
+    if (!dma32_only)
+      head = take_block(nid, Zone::Normal, order);
+    if (!head)
+      head = take_block(nid, Zone::DMA32, order);
+  }
+  if (!head) {
+    if (nofail)
+      throw KernelBug("alloc_pages", "__GFP_NOFAIL allocation cannot be satisfied: order:" +
+                                         std::to_string(order) + ", mode:" + hex(gfp));
+    return fail();
+  }
+
+  const u64 n = u64{1} << order;
+  for (Pfn p = *head; p < *head + n; ++p) {
+    Page &pg = mem_.page(p);
+    pg = Page{};
+    pg.owner = owner;
+    if (p != *head)
+      pg.flags = PG_tail;
+  }
+  Page &h = mem_.page(*head);
+  h.refcount = 1;
+  h.order = static_cast<std::uint8_t>(order);
+  if (order > 0)
+    h.flags = PG_head;
+  if ((gfp & __GFP_ZERO) != 0)
+    for (Pfn p = *head; p < *head + n; ++p)
+      mem_.zero_frame(p);
+  return head;
+}
+
+void PageAllocator::free_pages(Pfn head, unsigned order) {
+  if (!mem_.pfn_valid(head))
+    throw KernelBug("__free_pages", "bad page state: " + pfn_str(head) + " is not memory");
+  if (order >= MAX_ORDER)
+    throw KernelBug("__free_pages", "bad page state: order " + std::to_string(order));
+  const Page &p = mem_.peek(head);
+  if ((p.flags & PG_reserved) != 0)
+    throw KernelBug("__free_pages", "bad page state: " + pfn_str(head) + " is reserved");
+  if ((p.flags & PG_tail) != 0)
+    throw KernelBug("__free_pages", "bad page state: " + pfn_str(head) + " is a tail page");
+  if (p.refcount == 0)
+    throw KernelBug("__free_pages", "bad page state: " + pfn_str(head) + " is already free");
+  if (p.order != order)
+    throw KernelBug("__free_pages", "bad page state: " + pfn_str(head) + " has order " +
+                                        std::to_string(p.order) + ", freed as order " +
+                                        std::to_string(order));
+  Page &pg = mem_.page(head);
+  if (--pg.refcount == 0)
+    release_block(head, order);
+}
+
+namespace {
+
+// The head of the allocated block holding pfn: blocks are aligned to their
+// order, so the head is pfn rounded down to some 2^k whose record says
+// "head of order k".
+Pfn compound_head(const PhysMem &mem, Pfn pfn) {
+  if ((mem.peek(pfn).flags & PG_tail) == 0)
+    return pfn;
+  for (unsigned k = 1; k < MAX_ORDER; ++k) {
+    const Pfn cand = pfn & ~((u64{1} << k) - 1);
+    const Page &c = mem.peek(cand);
+    if ((c.flags & PG_head) != 0 && c.order == k)
+      return cand;
+  }
+  return pfn;
+}
+
+} // namespace
+
+void PageAllocator::get_page(Pfn pfn) {
+  if (!mem_.pfn_valid(pfn))
+    throw KernelBug("get_page", "bad page state: " + pfn_str(pfn) + " is not memory");
+  const Pfn head = compound_head(mem_, pfn);
+  const Page &p = mem_.peek(head);
+  if (p.refcount == 0 || (p.flags & PG_tail) != 0)
+    throw KernelBug("get_page", "bad page state: " + pfn_str(pfn) + " is free");
+  if (p.refcount == UINT32_MAX)
+    throw KernelBug("get_page", "refcount overflow on " + pfn_str(head));
+  ++mem_.page(head).refcount;
+}
+
+void PageAllocator::put_page(Pfn pfn) {
+  if (!mem_.pfn_valid(pfn))
+    throw KernelBug("put_page", "bad page state: " + pfn_str(pfn) + " is not memory");
+  const Pfn head = compound_head(mem_, pfn);
+  const Page &p = mem_.peek(head);
+  if (p.refcount == 0 || (p.flags & PG_tail) != 0)
+    throw KernelBug("put_page", "bad page state: " + pfn_str(pfn) + " is free");
+  if (p.refcount == 1 && (p.flags & PG_reserved) != 0)
+    throw KernelBug("put_page", "bad page state: " + pfn_str(head) + " is reserved");
+  Page &pg = mem_.page(head);
+  if (--pg.refcount == 0)
+    release_block(head, pg.order);
+}
+
+u64 PageAllocator::nr_free(unsigned node, Zone zone) const {
+  return node < mem_.nr_nodes() ? area(node, zone).nr_free : 0;
+}
+
+u64 PageAllocator::nr_free_total() const {
+  u64 sum = 0;
+  for (const FreeArea &a : areas_)
+    sum += a.nr_free;
+  return sum;
+}
+
+u64 PageAllocator::nr_free_blocks(unsigned node, Zone zone, unsigned order) const {
+  if (node >= mem_.nr_nodes() || order >= MAX_ORDER)
+    return 0;
+  return area(node, zone).blocks[order].size();
+}
+
+std::string PageAllocator::check() const {
+  // (head, order) of every free block, sorted by head for the overlap test
+  // and the section sweep below.
+  std::vector<std::pair<Pfn, unsigned>> all;
+  for (unsigned node = 0; node < mem_.nr_nodes(); ++node) {
+    for (unsigned z = 0; z < kNumZones; ++z) {
+      const Zone zone = static_cast<Zone>(z);
+      const FreeArea &a = area(node, zone);
+      const std::string where =
+          std::string("node ") + std::to_string(node) + " zone " + zone_name(zone) + ": ";
+      u64 pages = 0;
+      for (unsigned order = 0; order < MAX_ORDER; ++order) {
+        const u64 n = u64{1} << order;
+        for (Pfn head : a.blocks[order]) {
+          // Built only on failure: check() runs after every harness step.
+          const auto blk = [&] {
+            return where + "free block " + pfn_str(head) + " order " + std::to_string(order);
+          };
+          if ((head & (n - 1)) != 0)
+            return blk() + " is not aligned to its order";
+          if (!mem_.pfn_valid(head) || !mem_.pfn_valid(head + n - 1))
+            return blk() + " lies outside memory";
+          if (mem_.pfn_to_nid(head) != node || mem_.pfn_to_nid(head + n - 1) != node ||
+              mem_.pfn_zone(head) != zone || mem_.pfn_zone(head + n - 1) != zone)
+            return blk() + " is not inside its node and zone";
+          if (!is_free_head(mem_.peek(head), order))
+            return blk() + " head record is not a free buddy head of that order";
+          if (order < kTopOrder && a.blocks[order].count(head ^ n) != 0)
+            return blk() + " and its buddy are both free (not coalesced)";
+          pages += n;
+          all.emplace_back(head, order);
+        }
+      }
+      if (pages != a.nr_free)
+        return where + "nr_free " + std::to_string(a.nr_free) + " but free blocks hold " +
+               std::to_string(pages) + " pages";
+    }
+  }
+  std::sort(all.begin(), all.end());
+  for (std::size_t i = 1; i < all.size(); ++i)
+    if (all[i - 1].first + (u64{1} << all[i - 1].second) > all[i].first)
+      return "free blocks " + pfn_str(all[i - 1].first) + " and " + pfn_str(all[i].first) +
+             " overlap";
+
+  // Untouched sections hold their initial free MAX_ORDER block; touched ones
+  // are swept frame by frame against the free blocks that cover them.
+  auto it = all.begin();
+  for (std::size_t s = 0; s < mem_.sections_.size(); ++s) {
+    const Pfn base = mem_.min_pfn() + s * kBlockPages;
+    while (it != all.end() && it->first < base)
+      ++it;
+    if (!mem_.sections_[s]) {
+      if (it == all.end() || it->first != base || it->second != kTopOrder)
+        return "untouched section at " + pfn_str(base) + " is not one free MAX_ORDER block";
+      continue;
+    }
+    auto blk = it;
+    for (Pfn pfn = base; pfn < base + kBlockPages; ++pfn) {
+      while (blk != all.end() && blk->first + (u64{1} << blk->second) <= pfn)
+        ++blk;
+      const bool in_free = blk != all.end() && blk->first <= pfn;
+      const Page &p = mem_.peek(pfn);
+      if (in_free) {
+        if (pfn != blk->first &&
+            (p.flags != 0 || p.refcount != 0 || p.owner != PageOwner::Free || p.mapcount != 0))
+          return pfn_str(pfn) + " inside free block " + pfn_str(blk->first) +
+                 " has a non-free record";
+      } else if ((p.flags & PG_buddy) != 0 || p.owner == PageOwner::Free) {
+        return pfn_str(pfn) + " is in no free block but its record says free";
+      }
+    }
+  }
+  return {};
+}
+
+void PageAllocator::hash_into(StateHasher &h) const {
+  h.tag(0xb0dd);
+  for (const FreeArea &a : areas_) {
+    for (const auto &set : a.blocks) {
+      h.add(set.size());
+      for (Pfn head : set)
+        h.add(head);
+    }
+  }
+}
+
+} // namespace vmcheck
