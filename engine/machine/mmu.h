@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,7 @@ enum class Fault : std::uint8_t {
   None,
   NotPresent,
   Protection,
-  GuardPage,    // not present, and a registered classifier says it is a guard page
+  GuardPage, // not present, and a registered classifier says it is a guard page
   NonCanonical,
   StaleTlb,
 };
@@ -43,16 +44,16 @@ const char *fault_name(Fault f);
 
 struct Translation {
   Fault fault = Fault::None;
-  u64 pa = 0;        // valid when fault == None
+  u64 pa = 0; // valid when fault == None
   bool tlb_hit = false;
   bool ok() const { return fault == Fault::None; }
 };
 
 struct TlbEntry {
-  u64 vpn = 0;       // va >> PAGE_SHIFT of the mapped page (2 MiB aligned for huge)
-  Pfn root = 0;      // 0 for global (kernel) entries
-  u64 pte = 0;       // the leaf entry as it was cached
-  u64 slot_pa = 0;   // where that entry lives
+  u64 vpn = 0;     // va >> PAGE_SHIFT of the mapped page (2 MiB aligned for huge)
+  Pfn root = 0;    // 0 for global (kernel) entries
+  u64 pte = 0;     // the leaf entry as it was cached
+  u64 slot_pa = 0; // where that entry lives
   unsigned level = 1;
   u64 last_use = 0;
 };
@@ -97,6 +98,10 @@ public:
 private:
   bool entry_stale(const TlbEntry &e) const;
   void insert(unsigned cpu, const TlbEntry &e);
+  // The physical address va translates to now through root's page tables
+  // (nullopt: unmapped).
+  std::optional<u64> current_pa(Pfn root, u64 va) const;
+  Fault check_access(u64 pte, Access access, bool user) const;
 
   PageTables &pt_;
   DiagLog &diag_;

@@ -24,18 +24,23 @@
 namespace vmcheck {
 
 // Where a walk ended: the leaf entry and the physical address of its slot.
+// A walk that stops above the PMD level (no PMD table) reports slot_pa 0,
+// value 0 and level 0.
 struct PteRef {
-  u64 slot_pa = 0;   // physical address of the entry (0: no table reaches it)
-  u64 value = 0;     // entry value (0 when none)
+  u64 slot_pa = 0;    // physical address of the entry (0: no table reaches it)
+  u64 value = 0;      // entry value (0 when none)
   unsigned level = 0; // 1 = PTE (4 KiB), 2 = PMD (2 MiB leaf or missing table below)
   bool present() const { return (value & _PAGE_PRESENT) != 0; }
   Pfn pfn() const { return (value & PTE_PFN_MASK) >> PAGE_SHIFT; }
   u64 page_size() const { return level == 2 ? PMD_SIZE : PAGE_SIZE; }
 };
 
+class DiagLog;
+
 class PageTables {
 public:
-  PageTables(PhysMem &mem, PageAllocator &alloc, unsigned levels);
+  // `diag` receives the WARNs of refused mappings. levels: 4 or 5.
+  PageTables(PhysMem &mem, PageAllocator &alloc, DiagLog &diag, unsigned levels);
 
   unsigned levels() const { return levels_; }
   // The kernel's root (init_mm.pgd). Created by init(); init() returns
@@ -66,11 +71,14 @@ public:
   u64 clear(Pfn root, u64 va);
   // Overwrite the leaf entry at an existing slot (mprotect, COW, mkwrite).
   void set_entry(u64 slot_pa, u64 value);
+  // The entry at a slot (the MMU re-reads a cached translation's PTE).
+  u64 read_entry(u64 slot_pa) const;
 
   // Walk without side effects.
   PteRef walk(Pfn root, u64 va) const;
 
-  // Every present leaf in [start, end), in address order.
+  // Every present leaf in [start, end), in address order. fn may clear or
+  // rewrite leaves but must not free tables.
   void for_each_leaf(Pfn root, u64 start, u64 end,
                      const std::function<void(u64 va, const PteRef &)> &fn) const;
   // Free the user-half tables that map nothing in [start, end) (free_pgtables).
@@ -85,11 +93,28 @@ public:
 private:
   unsigned index(u64 va, unsigned level) const; // level: 1 = PTE .. levels_ = top
   std::optional<Pfn> alloc_table();
+  void free_table(Pfn table);
   void sync_kernel_entry(unsigned top_index, u64 value);
+  Pfn resolve(Pfn root) const { return root == 0 ? kernel_root_ : root; }
+  u64 sign_extend(u64 va) const;
+  // Descends from the root to the table at `level`, allocating missing
+  // tables. 0 on success with *table set; -ENOMEM, or -EBUSY when a huge leaf
+  // sits in the way.
+  int descend_alloc(Pfn root, u64 va, unsigned level, Pfn *table);
+  void read_table(Pfn table, unsigned lo, unsigned hi, u64 *out) const;
+  void leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 last,
+                 const std::function<void(u64, const PteRef &)> &fn) const;
+  bool free_empty_in(Pfn table, unsigned level, u64 base, u64 first, u64 last);
+  u64 free_subtree(Pfn table, unsigned level);
+  std::string check_table(Pfn table, unsigned level, unsigned lo, unsigned hi,
+                          std::vector<Pfn> &seen) const;
+  void hash_table(StateHasher &h, Pfn table, unsigned level, unsigned lo, unsigned hi) const;
 
   PhysMem &mem_;
   PageAllocator &alloc_;
+  DiagLog &diag_;
   unsigned levels_;
+  unsigned va_bits_; // 48 or 57: bits above are copies of bit va_bits_ - 1
   Pfn kernel_root_ = 0;
   std::vector<Pfn> roots_; // user roots, creation order
   u64 table_pages_ = 0;

@@ -1,0 +1,444 @@
+#include "machine/page_table.h"
+
+#include "machine/diag.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <span>
+
+namespace vmcheck {
+
+namespace {
+
+// Intermediate entries grant everything; the leaf alone decides protection,
+// so a walk's permission check needs to look at one entry only.
+constexpr u64 kTableEntryBits =
+    _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY;
+constexpr unsigned kEntries = PTRS_PER_TABLE;
+constexpr unsigned kKernelFirst = kEntries / 2; // top-level index of the kernel half
+
+using TableBuf = std::array<u64, kEntries>;
+
+std::string hex(u64 v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+u64 slot_of(Pfn table, unsigned i) {
+  return (table << PAGE_SHIFT) + u64{i} * sizeof(u64);
+}
+Pfn entry_pfn(u64 e) {
+  return (e & PTE_PFN_MASK) >> PAGE_SHIFT;
+}
+bool present(u64 e) {
+  return (e & _PAGE_PRESENT) != 0;
+}
+// Size of the range one entry at `level` covers (level 1 = one 4 KiB page).
+u64 entry_span(unsigned level) {
+  return u64{1} << (PAGE_SHIFT + 9 * (level - 1));
+}
+bool is_huge_leaf(u64 e, unsigned level) {
+  return level == 2 && present(e) && (e & _PAGE_PSE);
+}
+
+} // namespace
+
+PageTables::PageTables(PhysMem &mem, PageAllocator &alloc, DiagLog &diag, unsigned levels)
+    : mem_(mem), alloc_(alloc), diag_(diag), levels_(levels == 5 ? 5 : 4),
+      va_bits_(levels == 5 ? 57 : 48) {}
+
+unsigned PageTables::index(u64 va, unsigned level) const {
+  return static_cast<unsigned>((va >> (PAGE_SHIFT + 9 * (level - 1))) & (kEntries - 1));
+}
+
+u64 PageTables::sign_extend(u64 va) const {
+  const unsigned shift = 64 - va_bits_;
+  return static_cast<u64>(static_cast<std::int64_t>(va << shift) >> shift);
+}
+
+bool PageTables::canonical(u64 va) const {
+  return sign_extend(va) == va;
+}
+
+bool PageTables::is_kernel_va(u64 va) const {
+  return index(va, levels_) >= kKernelFirst;
+}
+
+// Table pages come from node 0: the kernel's own tables are node-agnostic
+// and one fixed node keeps placement independent of which CPU mapped.
+std::optional<Pfn> PageTables::alloc_table() {
+  auto pfn = alloc_.alloc_pages_node(0, GFP_KERNEL | __GFP_ZERO, 0, PageOwner::PageTable);
+  if (pfn)
+    ++table_pages_;
+  return pfn;
+}
+
+void PageTables::free_table(Pfn table) {
+  alloc_.free_pages(table, 0);
+  --table_pages_;
+}
+
+bool PageTables::init() {
+  if (kernel_root_ != 0)
+    return true;
+  auto root = alloc_table();
+  if (!root)
+    return false;
+  kernel_root_ = *root;
+  return true;
+}
+
+std::optional<Pfn> PageTables::create_root() {
+  auto root = alloc_table();
+  if (!root)
+    return std::nullopt;
+  TableBuf k{};
+  read_table(kernel_root_, kKernelFirst, kEntries - 1, k.data());
+  for (unsigned i = kKernelFirst; i < kEntries; ++i)
+    if (k[i - kKernelFirst] != 0)
+      mem_.write_u64(slot_of(*root, i), k[i - kKernelFirst]);
+  roots_.push_back(*root);
+  return root;
+}
+
+void PageTables::destroy_root(Pfn root) {
+  auto it = std::find(roots_.begin(), roots_.end(), root);
+  if (it == roots_.end()) {
+    diag_.warn("destroy_root", "not a registered user root", root << PAGE_SHIFT);
+    return;
+  }
+  TableBuf e{};
+  read_table(root, 0, kKernelFirst - 1, e.data());
+  u64 leaves = 0;
+  for (unsigned i = 0; i < kKernelFirst; ++i)
+    if (present(e[i]))
+      leaves += free_subtree(entry_pfn(e[i]), levels_ - 1);
+  if (leaves != 0)
+    diag_.warn("destroy_root", std::to_string(leaves) + " user mappings still present",
+               root << PAGE_SHIFT);
+  roots_.erase(it);
+  free_table(root);
+}
+
+// Frees a table and everything below it; returns the present leaves it held.
+u64 PageTables::free_subtree(Pfn table, unsigned level) {
+  TableBuf e{};
+  read_table(table, 0, kEntries - 1, e.data());
+  u64 leaves = 0;
+  for (unsigned i = 0; i < kEntries; ++i) {
+    if (!present(e[i]))
+      continue;
+    if (level == 1 || is_huge_leaf(e[i], level))
+      ++leaves;
+    else
+      leaves += free_subtree(entry_pfn(e[i]), level - 1);
+  }
+  free_table(table);
+  return leaves;
+}
+
+void PageTables::sync_kernel_entry(unsigned top_index, u64 value) {
+  for (Pfn r : roots_)
+    mem_.write_u64(slot_of(r, top_index), value);
+}
+
+void PageTables::read_table(Pfn table, unsigned lo, unsigned hi, u64 *out) const {
+  std::span<std::uint8_t> bytes(reinterpret_cast<std::uint8_t *>(out), (hi - lo + 1) * sizeof(u64));
+  mem_.read(slot_of(table, lo), bytes);
+}
+
+int PageTables::descend_alloc(Pfn root, u64 va, unsigned level, Pfn *table) {
+  const bool kernel = is_kernel_va(va);
+  Pfn t = resolve(root);
+  for (unsigned l = levels_; l > level; --l) {
+    // The kernel half belongs to init_mm: new top-level kernel entries are
+    // made there and mirrored, so every root keeps an identical copy.
+    if (l == levels_ && kernel)
+      t = kernel_root_;
+    const unsigned i = index(va, l);
+    const u64 slot = slot_of(t, i);
+    u64 e = mem_.read_u64(slot);
+    if (!present(e)) {
+      auto child = alloc_table();
+      if (!child)
+        return -ENOMEM;
+      e = (*child << PAGE_SHIFT) | kTableEntryBits;
+      mem_.write_u64(slot, e);
+      if (l == levels_ && kernel)
+        sync_kernel_entry(i, e);
+    } else if (is_huge_leaf(e, l)) {
+      return -EBUSY;
+    }
+    t = entry_pfn(e);
+  }
+  *table = t;
+  return 0;
+}
+
+int PageTables::map_page(Pfn root, u64 va, Pfn pfn, pgprot_t prot) {
+  if (!canonical(va) || !page_aligned(va)) {
+    diag_.warn("map_page", "non-canonical or unaligned address", va);
+    return -EINVAL;
+  }
+  Pfn table = 0;
+  if (int err = descend_alloc(root, va, 1, &table); err != 0) {
+    if (err == -EBUSY)
+      diag_.warn("map_page", "huge PMD mapping covers the address", va);
+    return err;
+  }
+  const u64 slot = slot_of(table, index(va, 1));
+  if (present(mem_.read_u64(slot))) {
+    diag_.warn("map_page", "PTE already present", va);
+    return -EBUSY;
+  }
+  // Bit 7 of a 4 KiB PTE is PAT, not PSE: never let a huge prot leak into it.
+  mem_.write_u64(slot, ((pfn << PAGE_SHIFT) & PTE_PFN_MASK) | (prot & ~PTE_PFN_MASK & ~_PAGE_PSE));
+  return 0;
+}
+
+int PageTables::map_huge(Pfn root, u64 va, Pfn pfn, pgprot_t prot) {
+  if (!canonical(va) || (va & (PMD_SIZE - 1)) != 0 || ((pfn << PAGE_SHIFT) & (PMD_SIZE - 1)) != 0) {
+    diag_.warn("map_huge", "non-canonical or not 2 MiB aligned", va);
+    return -EINVAL;
+  }
+  Pfn table = 0;
+  if (int err = descend_alloc(root, va, 2, &table); err != 0)
+    return err;
+  const u64 slot = slot_of(table, index(va, 2));
+  const u64 old = mem_.read_u64(slot);
+  if (present(old)) {
+    diag_.warn("map_huge",
+               (old & _PAGE_PSE) ? "PMD already present" : "PTE table present under the PMD", va);
+    return -EBUSY;
+  }
+  mem_.write_u64(slot, ((pfn << PAGE_SHIFT) & PTE_PFN_MASK) | (prot & ~PTE_PFN_MASK) | _PAGE_PSE);
+  return 0;
+}
+
+std::optional<u64> PageTables::ensure_pte_slot(Pfn root, u64 va) {
+  if (!canonical(va))
+    return std::nullopt;
+  Pfn table = 0;
+  if (int err = descend_alloc(root, va, 1, &table); err != 0) {
+    if (err == -EBUSY)
+      diag_.warn("ensure_pte_slot", "huge PMD mapping covers the address", va);
+    return std::nullopt;
+  }
+  return slot_of(table, index(va, 1));
+}
+
+u64 PageTables::clear(Pfn root, u64 va) {
+  if (!canonical(va))
+    return 0;
+  Pfn t = resolve(root);
+  for (unsigned l = levels_; l >= 1; --l) {
+    const u64 slot = slot_of(t, index(va, l));
+    const u64 e = mem_.read_u64(slot);
+    if (l == 1 || is_huge_leaf(e, l)) {
+      if (e != 0)
+        mem_.write_u64(slot, 0);
+      return e;
+    }
+    if (!present(e))
+      return 0;
+    t = entry_pfn(e);
+  }
+  return 0;
+}
+
+void PageTables::set_entry(u64 slot_pa, u64 value) {
+  mem_.write_u64(slot_pa, value);
+}
+
+u64 PageTables::read_entry(u64 slot_pa) const {
+  return mem_.read_u64(slot_pa);
+}
+
+PteRef PageTables::walk(Pfn root, u64 va) const {
+  if (!canonical(va) || kernel_root_ == 0)
+    return {};
+  Pfn t = resolve(root);
+  for (unsigned l = levels_; l >= 1; --l) {
+    const u64 slot = slot_of(t, index(va, l));
+    const u64 e = mem_.read_u64(slot);
+    if (l == 1 || is_huge_leaf(e, l))
+      return {slot, e, l};
+    if (!present(e))
+      return l == 2 ? PteRef{slot, e, 2} : PteRef{};
+    t = entry_pfn(e);
+  }
+  return {};
+}
+
+void PageTables::for_each_leaf(Pfn root, u64 start, u64 end,
+                               const std::function<void(u64, const PteRef &)> &fn) const {
+  if (end <= start || kernel_root_ == 0)
+    return;
+  u64 first = start, last = end - 1;
+  // Clip the ends out of the non-canonical hole so indices stay monotonic.
+  const u64 user_last = (u64{1} << (va_bits_ - 1)) - 1;
+  if (!canonical(first))
+    first = sign_extend(user_last + 1);
+  if (!canonical(last))
+    last = user_last;
+  if (first > last)
+    return;
+  leaves_in(resolve(root), levels_, 0, first, last, fn);
+}
+
+void PageTables::leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 last,
+                           const std::function<void(u64, const PteRef &)> &fn) const {
+  const u64 span = entry_span(level);
+  unsigned lo = 0, hi = kEntries - 1;
+  if (level == levels_) {
+    lo = index(first, level);
+    hi = index(last, level);
+  } else {
+    if (first > base)
+      lo = index(first, level);
+    if (last < base + (span * kEntries - 1))
+      hi = index(last, level);
+  }
+  // A snapshot of the entries: fn may clear leaves of this very table.
+  TableBuf e{};
+  read_table(table, lo, hi, e.data());
+  for (unsigned i = lo; i <= hi; ++i) {
+    const u64 v = e[i - lo];
+    if (!present(v))
+      continue;
+    const u64 va = level == levels_ ? sign_extend(u64{i} * span) : base + u64{i} * span;
+    if (level == 1 || is_huge_leaf(v, level))
+      fn(va, PteRef{slot_of(table, i), v, level});
+    else
+      leaves_in(entry_pfn(v), level - 1, va, first, last, fn);
+  }
+}
+
+void PageTables::free_empty_tables(Pfn root, u64 start, u64 end) {
+  if (end <= start || kernel_root_ == 0)
+    return;
+  const u64 user_last = (u64{1} << (va_bits_ - 1)) - 1;
+  if (start > user_last)
+    return;
+  free_empty_in(resolve(root), levels_, 0, start, std::min(end - 1, user_last));
+}
+
+// Frees, below `table`, every table that is empty and lies wholly inside
+// [first, last]; returns whether `table` itself ended up empty.
+bool PageTables::free_empty_in(Pfn table, unsigned level, u64 base, u64 first, u64 last) {
+  const u64 span = entry_span(level);
+  unsigned lo = 0, hi = kEntries - 1;
+  if (first > base)
+    lo = index(first, level);
+  if (last < base + (span * kEntries - 1))
+    hi = index(last, level);
+  TableBuf e{};
+  read_table(table, 0, kEntries - 1, e.data());
+  for (unsigned i = lo; i <= hi; ++i) {
+    const u64 v = e[i];
+    if (!present(v) || is_huge_leaf(v, level))
+      continue;
+    const Pfn child = entry_pfn(v);
+    const u64 cva = base + u64{i} * span;
+    bool child_empty;
+    if (level - 1 >= 2) {
+      child_empty = free_empty_in(child, level - 1, cva, first, last);
+    } else {
+      TableBuf c{};
+      read_table(child, 0, kEntries - 1, c.data());
+      child_empty = std::all_of(c.begin(), c.end(), [](u64 x) { return x == 0; });
+    }
+    if (child_empty && cva >= first && cva + (span - 1) <= last) {
+      mem_.write_u64(slot_of(table, i), 0);
+      free_table(child);
+      e[i] = 0;
+    }
+  }
+  return std::all_of(e.begin(), e.end(), [](u64 x) { return x == 0; });
+}
+
+std::string PageTables::check_table(Pfn table, unsigned level, unsigned lo, unsigned hi,
+                                    std::vector<Pfn> &seen) const {
+  if (!mem_.pfn_valid(table))
+    return "table pfn " + hex(table) + " outside memory";
+  const Page &p = mem_.peek(table);
+  if (p.owner != PageOwner::PageTable || p.refcount < 1)
+    return "table pfn " + hex(table) + " has owner " + page_owner_name(p.owner) + " refcount " +
+           std::to_string(p.refcount);
+  seen.push_back(table);
+  TableBuf e{};
+  read_table(table, lo, hi, e.data());
+  for (unsigned i = lo; i <= hi; ++i) {
+    const u64 v = e[i - lo];
+    if (!present(v))
+      continue;
+    if (!mem_.pfn_valid(entry_pfn(v)))
+      return "level " + std::to_string(level) + " entry " + std::to_string(i) + " of table pfn " +
+             hex(table) + " points outside memory: " + hex(v);
+    if (level > 1 && !is_huge_leaf(v, level))
+      if (auto err = check_table(entry_pfn(v), level - 1, 0, kEntries - 1, seen); !err.empty())
+        return err;
+  }
+  return {};
+}
+
+std::string PageTables::check() const {
+  if (kernel_root_ == 0)
+    return table_pages_ == 0 ? std::string{} : "table pages counted without a kernel root";
+  std::vector<Pfn> seen;
+  if (auto err = check_table(kernel_root_, levels_, 0, kEntries - 1, seen); !err.empty())
+    return err;
+  TableBuf k{}, u{};
+  read_table(kernel_root_, kKernelFirst, kEntries - 1, k.data());
+  for (Pfn r : roots_) {
+    if (auto err = check_table(r, levels_, 0, kKernelFirst - 1, seen); !err.empty())
+      return err;
+    read_table(r, kKernelFirst, kEntries - 1, u.data());
+    for (unsigned i = 0; i < kKernelFirst; ++i)
+      if (u[i] != k[i])
+        return "root pfn " + hex(r) + " kernel entry " + std::to_string(i + kKernelFirst) + " is " +
+               hex(u[i]) + ", init_mm has " + hex(k[i]);
+  }
+  std::sort(seen.begin(), seen.end());
+  if (auto dup = std::adjacent_find(seen.begin(), seen.end()); dup != seen.end())
+    return "table pfn " + hex(*dup) + " is linked twice";
+  if (seen.size() != table_pages_)
+    return "table_pages() is " + std::to_string(table_pages_) + " but " +
+           std::to_string(seen.size()) + " table pages are reachable";
+  return {};
+}
+
+void PageTables::hash_table(StateHasher &h, Pfn table, unsigned level, unsigned lo,
+                            unsigned hi) const {
+  TableBuf e{};
+  read_table(table, lo, hi, e.data());
+  for (unsigned i = lo; i <= hi; ++i) {
+    const u64 v = e[i - lo];
+    if (v == 0)
+      continue;
+    h.add((u64{level} << 16) | i);
+    h.add(v);
+    if (level > 1 && present(v) && !is_huge_leaf(v, level))
+      hash_table(h, entry_pfn(v), level - 1, 0, kEntries - 1);
+  }
+  h.tag(0x7ab1e0 + level);
+}
+
+void PageTables::hash_into(StateHasher &h) const {
+  h.tag(0x9a6e7ab1);
+  h.add(levels_);
+  h.add(kernel_root_);
+  h.add(table_pages_);
+  h.add(roots_.size());
+  if (kernel_root_ == 0)
+    return;
+  hash_table(h, kernel_root_, levels_, 0, kEntries - 1);
+  for (Pfn r : roots_) {
+    h.add(r);
+    hash_table(h, r, levels_, 0, kKernelFirst - 1);
+  }
+}
+
+} // namespace vmcheck
