@@ -135,6 +135,14 @@ u64 Vmalloc::alloc_vmap_area(u64 size, u64 align, u64 vstart, u64 vend, int node
         free_.reserve(*addr, size);
     } else {
       addr = vmlist_.alloc(size, align, vstart, vend);
+      // Seed 003's walk skips the end check on some paths (and ALIGN can
+      // wrap); 2.6 callers never passed a window or an alignment where that
+      // mattered. Bounding the result keeps every area inside its window,
+      // which is also what the modern backend returns.
+      if (addr && (*addr < vstart || *addr + size < *addr || *addr + size > vend)) {
+        vmlist_.remove(*addr);
+        addr.reset();
+      }
     }
     if (addr) {
       busy_[*addr] = VmapArea{*addr, *addr + size, vm_id, va_flags};
