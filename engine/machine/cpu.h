@@ -15,9 +15,9 @@
 namespace vmcheck {
 
 struct CpuState {
-  unsigned node = 0;       // NUMA node the CPU belongs to
-  unsigned irq_depth = 0;  // > 0: in interrupt context
-  std::uint64_t root = 0;  // current address space (CR3); 0 = kernel only
+  unsigned node = 0;      // NUMA node the CPU belongs to
+  unsigned irq_depth = 0; // > 0: in interrupt context
+  std::uint64_t root = 0; // current address space (CR3); 0 = kernel only
 };
 
 // A queued work item. `kind` and `arg` identify it canonically (for the

@@ -1,0 +1,38 @@
+// The engine as a target of the executor: the one place where an op runs on
+// the C++ kernel. A reference-spec target with the same shape runs beside it
+// for differential replay.
+#pragma once
+
+#include "engine/kernel.h"
+#include "harness/ops.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vmcheck {
+
+// What one op did on one target.
+struct OpOutcome {
+  OpResult result;
+  std::vector<Diagnostic> diags;  // recorded by the kernel during the op
+  std::optional<std::string> bug; // a KernelBug (or an engine exception) stopped the op
+};
+
+class EngineTarget {
+public:
+  // Precondition: cfg.validate() is empty.
+  explicit EngineTarget(const MachineConfig &cfg) : kernel_(cfg) {}
+
+  // Runs one op on the engine; BUG_ON and exceptions come back as `bug`.
+  OpOutcome run(const OpDef &op, const std::vector<Value> &args);
+  // Every invariant; the first violation or empty (exceptions included).
+  std::string check() const;
+  u64 state_hash() const;
+  Kernel &kernel() { return kernel_; }
+
+private:
+  Kernel kernel_;
+};
+
+} // namespace vmcheck

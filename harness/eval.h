@@ -1,0 +1,36 @@
+// Expression evaluation: turns an argument or expected-value expression into
+// a Value, resolving names against the run's bindings, the named constants
+// and the op table's bare words.
+#pragma once
+
+#include "harness/ops.h"
+#include "harness/trace.h"
+#include "harness/value.h"
+
+#include <map>
+#include <optional>
+#include <string>
+
+namespace vmcheck {
+
+using Bindings = std::map<std::string, Value, std::less<>>;
+
+struct EvalError {
+  int column = 0;
+  std::string message;
+};
+
+struct EvalResult {
+  Value value; // meaningful when !error
+  std::optional<EvalError> error;
+};
+
+// Evaluates `expr`. Integer arithmetic wraps modulo 2^64 (addresses); bytes
+// concatenate with + and repeat with *; -ENAME is an errno value.
+EvalResult evaluate(const Expr &expr, const Bindings &bindings, const OpTable &table);
+
+// Why `name` may not be bound by a trace (it is a constant, NULL, an errno
+// name, a keyword), or empty when it may.
+std::string reserved_name_reason(std::string_view name, const OpTable &table);
+
+} // namespace vmcheck

@@ -1,0 +1,202 @@
+#include "harness/executor.h"
+
+#include "harness/engine_target.h"
+#include "harness/eval.h"
+
+#include <cstdio>
+#include <exception>
+#include <memory>
+
+namespace vmcheck {
+
+namespace {
+
+std::string hex64(std::uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+class Replayer {
+public:
+  Replayer(const Trace &trace, const ReplayOptions &options)
+      : trace_(trace), options_(options), ops_(options.ops ? *options.ops : default_op_table()) {}
+
+  ReplayResult run() {
+    if (!build_target())
+      return std::move(result_);
+    for (const Stmt &stmt : trace_.stmts) {
+      if (!step(stmt))
+        break;
+      ++result_.ops;
+    }
+    result_.state_hash = target_->state_hash();
+    return std::move(result_);
+  }
+
+private:
+  bool malformed(int line, int column, std::string message) {
+    result_.status = ReplayStatus::Malformed;
+    result_.line = line;
+    result_.column = column;
+    result_.message = std::move(message);
+    return false;
+  }
+
+  // A divergence at `stmt`: the report carries the op text, the diagnostics
+  // the op recorded and the state hash at the point of failure.
+  bool diverged(const Stmt &stmt, std::string message, std::vector<std::string> details,
+                const std::vector<Diagnostic> &diags) {
+    result_.status = ReplayStatus::Divergence;
+    result_.line = stmt.line;
+    result_.message = std::move(message);
+    result_.details.push_back("op: " + print_stmt(stmt));
+    for (std::string &d : details)
+      result_.details.push_back(std::move(d));
+    if (!diags.empty()) {
+      result_.details.push_back("diagnostics:");
+      for (const Diagnostic &d : diags)
+        result_.details.push_back("  " + d.to_string());
+    }
+    result_.details.push_back("state hash: " + hex64(target_->state_hash()));
+    return false;
+  }
+
+  bool build_target() {
+    MachineConfig cfg;
+    if (trace_.config) {
+      for (const ConfigPair &p : trace_.config->pairs) {
+        const std::string err = cfg.set(p.key, p.value);
+        if (!err.empty())
+          return malformed(trace_.config->line, p.column, err);
+      }
+    }
+    if (options_.backend)
+      cfg.backend = *options_.backend;
+    const int line = trace_.config ? trace_.config->line : 1;
+    if (const std::string err = cfg.validate(); !err.empty())
+      return malformed(line, 1, err);
+    try {
+      target_ = std::make_unique<EngineTarget>(cfg);
+    } catch (const std::exception &e) {
+      return malformed(line, 1, std::string("cannot build the machine: ") + e.what());
+    }
+    return true;
+  }
+
+  bool eval(const Stmt &stmt, const Expr &e, Value &out) {
+    EvalResult r = evaluate(e, bindings_, ops_);
+    if (r.error)
+      return malformed(stmt.line, r.error->column, r.error->message);
+    out = std::move(r.value);
+    return true;
+  }
+
+  bool step(const Stmt &stmt) {
+    if (!stmt.bind.empty()) {
+      if (const std::string why = reserved_name_reason(stmt.bind, ops_); !why.empty())
+        return malformed(stmt.line, 1, "cannot bind '" + stmt.bind + "': " + why);
+    }
+    OpOutcome outcome;
+    if (stmt.is_call) {
+      const OpDef *op = ops_.find(stmt.op);
+      if (!op)
+        return malformed(stmt.line, stmt.column, "unknown op '" + stmt.op + "'");
+      std::vector<Value> args;
+      for (const Expr &a : stmt.args) {
+        Value v;
+        if (!eval(stmt, a, v))
+          return false;
+        args.push_back(std::move(v));
+      }
+      outcome = target_->run(*op, args);
+      if (outcome.bug)
+        return diverged(stmt, *outcome.bug, {}, outcome.diags);
+      if (outcome.result.arg_error)
+        return malformed(stmt.line, stmt.column, outcome.result.arg_error->message);
+      for (const Diagnostic &d : outcome.diags)
+        if (d.kind == DiagKind::Finding)
+          return diverged(stmt, "finding: " + d.to_string(), {}, outcome.diags);
+    } else if (stmt.value) {
+      if (!eval(stmt, *stmt.value, outcome.result.value))
+        return false;
+    }
+    const Value &actual = outcome.result.value;
+    if (stmt.expect) {
+      Value expected;
+      if (!eval(stmt, *stmt.expect, expected))
+        return false;
+      if (!value_matches(expected, actual)) {
+        std::vector<std::string> details = {"expected: " + value_to_string(expected),
+                                            "actual:   " + value_to_string(actual)};
+        if (!outcome.result.divergence.empty())
+          details.push_back("because:  " + outcome.result.divergence);
+        return diverged(
+            stmt, "expected " + value_to_string(expected) + ", got " + value_to_string(actual),
+            std::move(details), outcome.diags);
+      }
+    } else if (!outcome.result.divergence.empty()) {
+      return diverged(stmt, outcome.result.divergence, {"actual:   " + value_to_string(actual)},
+                      outcome.diags);
+    }
+    if (const std::string violation = target_->check(); !violation.empty())
+      return diverged(stmt, "invariant violated: " + violation, {}, outcome.diags);
+    if (!stmt.bind.empty())
+      bindings_.insert_or_assign(stmt.bind, actual);
+    return true;
+  }
+
+  const Trace &trace_;
+  const ReplayOptions &options_;
+  const OpTable &ops_;
+  std::unique_ptr<EngineTarget> target_;
+  Bindings bindings_;
+  ReplayResult result_;
+};
+
+} // namespace
+
+int ReplayResult::exit_code() const {
+  switch (status) {
+  case ReplayStatus::Ok:
+    return 0;
+  case ReplayStatus::Divergence:
+    return 1;
+  case ReplayStatus::Malformed:
+    return 2;
+  }
+  return 2;
+}
+
+std::string ReplayResult::report(std::string_view file) const {
+  std::string s(file);
+  if (status == ReplayStatus::Ok)
+    return s + ": ok (" + std::to_string(ops) + " ops)";
+  s += ':' + std::to_string(line);
+  if (status == ReplayStatus::Malformed)
+    s += ':' + std::to_string(column) + ": " + message;
+  else
+    s += ": divergence: " + message;
+  for (const std::string &d : details)
+    s += "\n  " + d;
+  return s;
+}
+
+ReplayResult replay(const Trace &trace, const ReplayOptions &options) {
+  return Replayer(trace, options).run();
+}
+
+ReplayResult replay_text(std::string_view text, const ReplayOptions &options) {
+  ParseResult parsed = parse_trace(text);
+  if (!parsed.ok()) {
+    ReplayResult r;
+    r.status = ReplayStatus::Malformed;
+    r.line = parsed.error->line;
+    r.column = parsed.error->column;
+    r.message = parsed.error->message;
+    return r;
+  }
+  return replay(parsed.trace, options);
+}
+
+} // namespace vmcheck

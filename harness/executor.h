@@ -1,0 +1,49 @@
+// The executor: replays a parsed trace on a fresh kernel, statement by
+// statement, checking every `->` and every invariant after every op. The
+// first failure stops the run and becomes the report.
+#pragma once
+
+#include "engine/machine/machine.h"
+#include "harness/ops.h"
+#include "harness/trace.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vmcheck {
+
+enum class ReplayStatus : std::uint8_t {
+  Ok,
+  Divergence, // a `->` mismatch, an invariant violation, a finding or a kernel BUG
+  Malformed,  // the trace itself is wrong: syntax, unknown names, bad arguments, bad config
+};
+
+struct ReplayOptions {
+  std::optional<Backend> backend; // overrides the config line's backend
+  const OpTable *ops = nullptr;   // nullptr: default_op_table()
+};
+
+struct ReplayResult {
+  ReplayStatus status = ReplayStatus::Ok;
+  int line = 0;                     // of the failing statement (0 when none)
+  int column = 0;                   // for Malformed: where in the line
+  std::string message;              // one-line headline of the failure
+  std::vector<std::string> details; // "op: ...", "expected: ...", diagnostics, ...
+  std::uint64_t state_hash = 0;     // of the final (or failing) state
+  std::size_t ops = 0;              // statements completed
+
+  // 0 ok, 1 divergence, 2 malformed: the `vmcheck replay` exit status.
+  int exit_code() const;
+  // The report `vmcheck replay` prints: "FILE:LINE[:COL]: message" and details.
+  std::string report(std::string_view file) const;
+};
+
+// Replays a parsed trace on the engine.
+ReplayResult replay(const Trace &trace, const ReplayOptions &options = {});
+// Parses then replays; a parse error is a Malformed result.
+ReplayResult replay_text(std::string_view text, const ReplayOptions &options = {});
+
+} // namespace vmcheck

@@ -1,0 +1,284 @@
+// The executor: bindings, `->` checks, exit statuses, malformed arguments,
+// kernel BUG reporting and determinism of the final state hash.
+#include "harness/executor.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace vmcheck {
+namespace {
+
+const std::string kHeader = "# vmcheck trace v1\n";
+
+ReplayResult run(const std::string &body, const ReplayOptions &options = {}) {
+  return replay_text(kHeader + body, options);
+}
+
+Value vm_struct(std::uint64_t addr, std::uint64_t size) {
+  return Value::structure("vm_struct", {{"addr", Value::integer(addr)},
+                                        {"size", Value::integer(size)},
+                                        {"flags", Value::integer(VM_ALLOC)},
+                                        {"nr_pages", Value::integer(size / PAGE_SIZE - 1)}});
+}
+
+// The machine ops plus a few test-only ops with fixed behaviour, so that the
+// executor's handling of structs, arrays, BUGs and findings is tested without
+// depending on any particular kernel layer.
+const OpTable &test_ops() {
+  static const OpTable table = [] {
+    OpTable t = default_op_table();
+    t.add({"bug", "bug()", [](ExecContext &, const std::vector<Value> &) -> OpResult {
+             throw KernelBug("test_bug", "always");
+           }});
+    t.add({"area", "area()", [](ExecContext &, const std::vector<Value> &) {
+             return OpResult::ok(vm_struct(0xffffc90000000000ULL, 0x3000));
+           }});
+    t.add({"areas", "areas()", [](ExecContext &, const std::vector<Value> &) {
+             return OpResult::ok(Value::array({vm_struct(0xffffc90000000000ULL, 0x2000),
+                                               vm_struct(0xffffc90000004000ULL, 0x2000)}));
+           }});
+    t.add({"echo", "echo(x)", [](ExecContext &, const std::vector<Value> &args) {
+             return OpResult::ok(args.empty() ? Value::none() : args[0]);
+           }});
+    t.add({"finding", "finding()", [](ExecContext &ctx, const std::vector<Value> &) {
+             ctx.machine().diag().finding("test_finding", "something is off", 0x1234);
+             return OpResult::ok();
+           }});
+    return t;
+  }();
+  return table;
+}
+
+ReplayResult run_test_ops(const std::string &body) {
+  ReplayOptions options;
+  options.ops = &test_ops();
+  return run(body, options);
+}
+
+TEST(Executor, empty_trace_replays_ok_with_zero_ops) {
+  const ReplayResult r = run("");
+  EXPECT_EQ(r.status, ReplayStatus::Ok);
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_EQ(r.ops, 0u);
+  EXPECT_EQ(r.report("t.trace"), "t.trace: ok (0 ops)");
+}
+
+TEST(Executor, bound_page_flows_through_get_put_and_free) {
+  const ReplayResult r = run("p = alloc_page(GFP_KERNEL)\n"
+                             "get_page(p)\n"
+                             "put_page(p)\n"
+                             "__free_pages(p, 0)\n"
+                             "q = alloc_pages(GFP_KERNEL|__GFP_ZERO, 2)\n"
+                             "__free_pages(q, 2)\n");
+  EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
+  EXPECT_EQ(r.ops, 6u);
+}
+
+TEST(Executor, fail_nth_makes_the_next_page_allocation_return_null) {
+  const ReplayResult r = run("fail_nth(alloc_page, 1)\n"
+                             "p = alloc_page(GFP_KERNEL) -> NULL\n"
+                             "q = alloc_page(GFP_KERNEL)\n"
+                             "__free_pages(q, 0)\n");
+  EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
+}
+
+TEST(Executor, failed_expectation_is_a_divergence_with_line_op_and_values) {
+  const ReplayResult r = run("\np = alloc_page(GFP_KERNEL) -> NULL\n");
+  EXPECT_EQ(r.status, ReplayStatus::Divergence);
+  EXPECT_EQ(r.exit_code(), 1);
+  EXPECT_EQ(r.line, 3);
+  EXPECT_EQ(r.ops, 0u);
+  const std::string report = r.report("t.trace");
+  EXPECT_EQ(report.rfind("t.trace:3: divergence: expected NULL, got page(pfn ", 0), 0u) << report;
+  EXPECT_NE(report.find("op: p = alloc_page(GFP_KERNEL) -> NULL"), std::string::npos);
+  EXPECT_NE(report.find("expected: NULL"), std::string::npos);
+  EXPECT_NE(report.find("state hash: 0x"), std::string::npos);
+}
+
+TEST(Executor, first_failure_stops_the_replay) {
+  const ReplayResult r = run("irq_enter()\nalloc_page(GFP_KERNEL) -> NULL\nunknown_op()\n");
+  EXPECT_EQ(r.status, ReplayStatus::Divergence);
+  EXPECT_EQ(r.line, 3);
+  EXPECT_EQ(r.ops, 1u);
+}
+
+TEST(Executor, unmapped_vmalloc_address_faults) {
+  const ReplayResult r = run("expect_fault(0xffffc90000000000, read)\n"
+                             "expect_fault(0xffffc90000000000+0x1000, write)\n"
+                             "expect_fault(0xffffc90000000000, exec)\n");
+  EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
+}
+
+TEST(Executor, touch_of_unmapped_address_is_a_divergence_unless_expected) {
+  const ReplayResult bad = run("touch(0xffffc90000000000, read)\n");
+  EXPECT_EQ(bad.status, ReplayStatus::Divergence);
+  EXPECT_NE(bad.message.find("faulted"), std::string::npos) << bad.message;
+  const ReplayResult ok = run("f = expect_fault(0xffffc90000000000, read)\n"
+                              "touch(0xffffc90000000000, read) -> f\n");
+  EXPECT_EQ(ok.status, ReplayStatus::Ok) << ok.report("t");
+}
+
+TEST(Executor, irq_exit_without_irq_enter_warns_and_returns_einval) {
+  const ReplayResult r = run("irq_exit() -> -EINVAL\nirq_enter()\nirq_exit() -> -EINVAL\n");
+  EXPECT_EQ(r.status, ReplayStatus::Divergence);
+  EXPECT_EQ(r.line, 4);
+  EXPECT_EQ(r.message, "expected -EINVAL, got nothing");
+}
+
+TEST(Executor, cpu_switch_accepts_online_cpus_and_refuses_others) {
+  const ReplayResult r = run("config cpus=2\ncpu(1)\ncpu(0)\ncpu(2) -> -EINVAL\n");
+  EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
+}
+
+TEST(Executor, run_deferred_and_check_succeed_on_a_fresh_machine) {
+  const ReplayResult r = run("run_deferred() -> 0\ncheck()\n");
+  EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
+}
+
+TEST(Executor, bad_argument_kind_is_malformed_naming_the_argument) {
+  const ReplayResult r = run("touch(0x1000, 5)\n");
+  EXPECT_EQ(r.status, ReplayStatus::Malformed);
+  EXPECT_EQ(r.exit_code(), 2);
+  EXPECT_EQ(r.report("t.trace"),
+            "t.trace:2:1: touch: argument 2: expected read|write|exec, found 5");
+}
+
+TEST(Executor, wrong_argument_count_is_malformed_with_usage) {
+  const ReplayResult r = run("  fail_nth(alloc_page)\n");
+  EXPECT_EQ(r.status, ReplayStatus::Malformed);
+  EXPECT_EQ(r.column, 3);
+  EXPECT_EQ(r.message, "fail_nth: expected 2 arguments as in "
+                       "fail_nth(alloc_page|page_table|vmap_area, n), found 1");
+}
+
+TEST(Executor, freeing_null_page_is_malformed) {
+  const ReplayResult r = run("fail_nth(alloc_page, 1)\np = alloc_page(GFP_KERNEL)\nput_page(p)\n");
+  EXPECT_EQ(r.status, ReplayStatus::Malformed);
+  EXPECT_EQ(r.message, "put_page: argument 1: expected a page, found NULL");
+}
+
+TEST(Executor, unknown_name_is_malformed_at_its_column) {
+  const ReplayResult r = run("touch(a+1, read)\n");
+  EXPECT_EQ(r.status, ReplayStatus::Malformed);
+  EXPECT_EQ(r.report("t.trace"), "t.trace:2:7: unknown name 'a'");
+}
+
+TEST(Executor, errno_name_without_minus_is_malformed) {
+  const ReplayResult r = run("irq_exit() -> EINVAL\n");
+  EXPECT_EQ(r.status, ReplayStatus::Malformed);
+  EXPECT_EQ(r.column, 15);
+}
+
+TEST(Executor, unknown_op_is_malformed) {
+  const ReplayResult r = run("x = frobnicate(1)\n");
+  EXPECT_EQ(r.status, ReplayStatus::Malformed);
+  EXPECT_EQ(r.report("t.trace"), "t.trace:2:5: unknown op 'frobnicate'");
+}
+
+TEST(Executor, binding_a_reserved_name_is_malformed) {
+  EXPECT_EQ(run("read = alloc_page(GFP_KERNEL)\n").status, ReplayStatus::Malformed);
+  EXPECT_EQ(run("GFP_KERNEL = alloc_page(GFP_KERNEL)\n").status, ReplayStatus::Malformed);
+  EXPECT_EQ(run("NULL = alloc_page(GFP_KERNEL)\n").status, ReplayStatus::Malformed);
+}
+
+TEST(Executor, bad_config_key_or_value_is_malformed_naming_the_key) {
+  const ReplayResult key = run("config cpus=2 colour=blue\n");
+  EXPECT_EQ(key.status, ReplayStatus::Malformed);
+  EXPECT_EQ(key.line, 2);
+  EXPECT_EQ(key.column, 15);
+  EXPECT_NE(key.message.find("colour"), std::string::npos) << key.message;
+  const ReplayResult value = run("config cpus=1000\n");
+  EXPECT_EQ(value.status, ReplayStatus::Malformed);
+  EXPECT_NE(value.message.find("cpus"), std::string::npos) << value.message;
+}
+
+TEST(Executor, syntax_error_is_malformed) {
+  const ReplayResult r = run("vmalloc(1 -> 5\n");
+  EXPECT_EQ(r.status, ReplayStatus::Malformed);
+  EXPECT_EQ(r.report("trace.trace"), "trace.trace:2:11: expected ')' after arguments, found '->'");
+}
+
+TEST(Executor, kernel_bug_is_a_finding_with_the_op_line) {
+  const ReplayResult r = run_test_ops("irq_enter()\nbug()\n");
+  EXPECT_EQ(r.status, ReplayStatus::Divergence);
+  EXPECT_EQ(r.line, 3);
+  EXPECT_EQ(r.message, "kernel BUG in test_bug: always");
+}
+
+TEST(Executor, double_free_of_a_page_is_reported_as_kernel_bug) {
+  const ReplayResult r =
+      run("p = alloc_page(GFP_KERNEL)\n__free_pages(p, 0)\n__free_pages(p, 0)\n");
+  EXPECT_EQ(r.status, ReplayStatus::Divergence);
+  EXPECT_EQ(r.line, 4);
+  EXPECT_NE(r.message.find("kernel BUG"), std::string::npos) << r.message;
+}
+
+TEST(Executor, finding_diagnostic_is_a_divergence_listing_the_diagnostics) {
+  const ReplayResult r = run_test_ops("finding()\n");
+  EXPECT_EQ(r.status, ReplayStatus::Divergence);
+  const std::string report = r.report("t");
+  EXPECT_NE(report.find("diagnostics:"), std::string::npos) << report;
+  EXPECT_NE(report.find("FINDING test_finding: something is off (0x1234)"), std::string::npos);
+}
+
+TEST(Executor, struct_fields_and_array_elements_are_checked) {
+  const ReplayResult r = run_test_ops("area = area()\n"
+                                      "area.size -> 0x3000\n"
+                                      "area.nr_pages -> 2\n"
+                                      "area.flags -> VM_ALLOC\n"
+                                      "v = areas()\n"
+                                      "v[1].addr -> 0xffffc90000000000+0x4000\n"
+                                      "echo(v[0].size - PAGE_SIZE) -> 0x1000\n");
+  EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
+  EXPECT_EQ(r.ops, 7u);
+  const ReplayResult bad = run_test_ops("area = area()\narea.size -> 8192\n");
+  EXPECT_EQ(bad.status, ReplayStatus::Divergence);
+  EXPECT_EQ(bad.message, "expected 0x2000, got 0x3000");
+  EXPECT_EQ(run_test_ops("area = area()\narea.caller\n").status, ReplayStatus::Malformed);
+  EXPECT_EQ(run_test_ops("v = areas()\nv[2]\n").status, ReplayStatus::Malformed);
+}
+
+TEST(Executor, strings_bytes_and_arithmetic_evaluate_as_documented) {
+  const ReplayResult r = run_test_ops("echo(\"AB\" + x\"00\"*3 + \"CD\") -> \"AB\\0\\0\\0CD\"\n"
+                                      "s = echo(\"hi\")\n"
+                                      "echo(s + \"!\"*2) -> \"hi!!\"\n"
+                                      "echo(3*4K+1) -> 12289\n"
+                                      "echo(-1) -> 0xffffffffffffffff\n"
+                                      "echo(NUMA_NO_NODE) -> -1\n"
+                                      "echo(GFP_KERNEL|__GFP_ZERO) -> 0xdc0\n"
+                                      "echo(NULL) -> NULL\n"
+                                      "echo(-ENOMEM) -> -ENOMEM\n"
+                                      "echo([1, 2]) -> [1, 2]\n");
+  EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
+  EXPECT_EQ(run_test_ops("echo(\"a\" - 1)\n").status, ReplayStatus::Malformed);
+}
+
+TEST(Executor, backend_option_overrides_the_config_line) {
+  ReplayOptions legacy;
+  legacy.backend = Backend::Legacy;
+  const std::string body = "config backend=modern\np = alloc_page(GFP_KERNEL)\n";
+  EXPECT_EQ(run(body, legacy).status, ReplayStatus::Ok);
+}
+
+TEST(Executor, same_trace_replays_to_the_same_state_hash) {
+  const std::string body = "config cpus=2\n"
+                           "p = alloc_page(GFP_KERNEL)\n"
+                           "cpu(1)\n"
+                           "q = alloc_pages(GFP_KERNEL, 3)\n"
+                           "fail_nth(page_table, 2)\n"
+                           "expect_fault(0xffffc90000000000, read)\n";
+  const ReplayResult a = run(body);
+  const ReplayResult b = run(body);
+  ASSERT_EQ(a.status, ReplayStatus::Ok) << a.report("t");
+  EXPECT_EQ(a.state_hash, b.state_hash);
+  EXPECT_NE(a.state_hash, run("config cpus=2\n").state_hash);
+}
+
+TEST(Executor, warning_diagnostics_alone_are_not_failures) {
+  const ReplayResult r = run("irq_exit()\ncpu(99)\n");
+  EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
+}
+
+} // namespace
+} // namespace vmcheck
