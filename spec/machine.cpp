@@ -1,0 +1,343 @@
+// The spec's machine: physical memory as per-(node, zone) free counters,
+// page frames with byte images, page tables as a set of table keys plus a
+// map of mapped pages, CPUs, interrupt depth, fault injection and the
+// machine ops of TRACE.md.
+#include "spec/vmalloc_spec.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace vmcheck::spec {
+
+namespace {
+
+constexpr u64 kMiB = u64{1} << 20;
+constexpr u64 kGiB = u64{1} << 30;
+constexpr u64 kMaxOrderBlock = u64{4} << 20; // one MAX_ORDER buddy block
+
+std::string hex(u64 v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+} // namespace
+
+KernelBug::KernelBug(std::string function, std::string reason)
+    : std::runtime_error("kernel BUG in " + function + ": " + reason),
+      function_(std::move(function)), reason_(std::move(reason)) {}
+
+std::string SpecConfig::validate() const {
+  if (cpus == 0 || cpus > 4096)
+    return "cpus must be 1..4096";
+  if (nodes == 0 || nodes > 64)
+    return "nodes must be 1..64";
+  if (mem_per_node == 0 || mem_per_node % kMaxOrderBlock != 0)
+    return "mem per node must be a positive multiple of 4 MiB";
+  if (mem_per_node > (u64{1} << 40))
+    return "mem per node must be at most 1 TiB";
+  if (paging_levels != 4 && paging_levels != 5)
+    return "paging must be 4 or 5";
+  if (lazy_pages < -1)
+    return "lazy must be auto (-1) or a page count";
+  return "";
+}
+
+std::string SpecConfig::to_string() const {
+  std::string s = "cpus=" + std::to_string(cpus) + " nodes=" + std::to_string(nodes) +
+                  " mem=" + std::to_string(mem_per_node / kMiB) +
+                  "M paging=" + std::to_string(paging_levels) +
+                  " backend=" + (legacy ? "legacy" : "modern") +
+                  " lazy=" + (lazy_pages < 0 ? std::string("auto") : std::to_string(lazy_pages));
+  return s;
+}
+
+VmallocSpec::VmallocSpec(const SpecConfig &cfg) : cfg_(cfg) {
+  if (const std::string e = cfg.validate(); !e.empty())
+    throw std::invalid_argument("SpecConfig: " + e);
+  vstart_ = cfg.paging_levels == 5 ? VMALLOC_START_L5 : VMALLOC_START_L4;
+  vend_ = cfg.paging_levels == 5 ? VMALLOC_END_L5 : VMALLOC_END_L4;
+
+  // Node 0 straddles 4 GiB (half DMA32, half NORMAL), rounded down to a
+  // MAX_ORDER block; the other nodes follow contiguously.
+  pages_per_node_ = cfg.mem_per_node / PAGE_SIZE;
+  const u64 half = cfg.mem_per_node / 2;
+  const u64 base = half >= 4 * kGiB ? 0 : ((4 * kGiB - half) / kMaxOrderBlock) * kMaxOrderBlock;
+  const u64 dma32_limit_pfn = (4 * kGiB) / PAGE_SIZE;
+  for (unsigned n = 0; n < cfg.nodes; ++n) {
+    const u64 first = base / PAGE_SIZE + u64{n} * pages_per_node_;
+    const u64 last = first + pages_per_node_;
+    const u64 dma32 = first >= dma32_limit_pfn ? 0 : std::min(last, dma32_limit_pfn) - first;
+    capacity_.push_back({dma32, pages_per_node_ - dma32});
+  }
+  free_ = capacity_;
+  table_locs_.assign(cfg.nodes, {0, 0});
+
+  for (unsigned c = 0; c < cfg.cpus; ++c)
+    cpu_node_.push_back(static_cast<unsigned>(u64{c} * cfg.nodes / cfg.cpus));
+  irq_depth_.assign(cfg.cpus, 0);
+  deferred_.assign(cfg.cpus, {});
+
+  // init_mm's root table is allocated at boot, before any fault is armed.
+  const std::optional<Loc> root = pick_location(0, GFP_KERNEL, 0);
+  free_[root->first][static_cast<unsigned>(root->second)] -= 1;
+  table_locs_[root->first][static_cast<unsigned>(root->second)] += 1;
+  table_pages_ = 1;
+}
+
+// ---- diagnostics --------------------------------------------------------------------
+
+void VmallocSpec::warn(std::string function, std::string reason) {
+  diags_.push_back({DiagKind::Warn, std::move(function), std::move(reason)});
+}
+
+void VmallocSpec::error(std::string function, std::string reason) {
+  diags_.push_back({DiagKind::Error, std::move(function), std::move(reason)});
+}
+
+void VmallocSpec::warn_alloc(Gfp gfp, std::string function, std::string reason) {
+  if ((gfp & __GFP_NOWARN) == 0)
+    error(std::move(function), std::move(reason));
+}
+
+std::vector<Diag> VmallocSpec::take_diags() {
+  std::vector<Diag> out;
+  out.swap(diags_);
+  return out;
+}
+
+// ---- fault injection ---------------------------------------------------------------------
+
+bool VmallocSpec::should_fail(FailKind kind) {
+  u64 &left = fail_remaining_[static_cast<unsigned>(kind)];
+  if (left == 0)
+    return false;
+  return --left == 0;
+}
+
+void VmallocSpec::fail_nth(FailKind kind, u64 n) {
+  fail_remaining_[static_cast<unsigned>(kind)] = n;
+}
+
+// ---- the page allocator as counters ------------------------------------------------------------
+
+int VmallocSpec::node_or_current(int node) const {
+  return node == NUMA_NO_NODE ? static_cast<int>(cpu_node_[cpu_]) : node;
+}
+
+// Zonelist order: the preferred node then n+1, n+2, ... (only the preferred
+// one with __GFP_THISNODE); on each node NORMAL then DMA32, or DMA32 alone
+// for __GFP_DMA32 / ___GFP_DMA. An order-k block is assumed available when
+// 2^k pages are free there (the counters know nothing of fragmentation).
+std::optional<VmallocSpec::Loc> VmallocSpec::pick_location(int node, Gfp gfp,
+                                                           unsigned order) const {
+  const bool dma32_only = (gfp & (__GFP_DMA32 | ___GFP_DMA)) != 0;
+  const unsigned tries = (gfp & __GFP_THISNODE) != 0 ? 1 : cfg_.nodes;
+  const u64 need = u64{1} << order;
+  for (unsigned i = 0; i < tries; ++i) {
+    const unsigned n = (static_cast<unsigned>(node) + i) % cfg_.nodes;
+    for (Zone z : {Zone::Normal, Zone::DMA32}) {
+      if (dma32_only && z != Zone::DMA32)
+        continue;
+      if (free_[n][static_cast<unsigned>(z)] >= need)
+        return Loc{n, z};
+    }
+  }
+  return std::nullopt;
+}
+
+// alloc_pages_node(): fault injection first (not for __GFP_NOFAIL), then the
+// zonelist. A failure reports "page allocation failure" unless __GFP_NOWARN.
+std::optional<VmallocSpec::Loc> VmallocSpec::alloc_block(int node, Gfp gfp, unsigned order,
+                                                         FailKind kind) {
+  const bool nofail = (gfp & __GFP_NOFAIL) != 0;
+  std::optional<Loc> loc;
+  if (nofail || !should_fail(kind))
+    loc = pick_location(node, gfp, order);
+  if (!loc) {
+    if (nofail)
+      throw KernelBug("alloc_pages", "__GFP_NOFAIL allocation cannot be satisfied");
+    warn_alloc(gfp, "alloc_pages",
+               "page allocation failure: order:" + std::to_string(order) + ", mode:" + hex(gfp));
+    return std::nullopt;
+  }
+  free_[loc->first][static_cast<unsigned>(loc->second)] -= u64{1} << order;
+  return loc;
+}
+
+std::optional<u64> VmallocSpec::alloc_frame(int node, Gfp gfp, unsigned order, FailKind kind) {
+  const std::optional<Loc> loc = alloc_block(node, gfp, order, kind);
+  if (!loc)
+    return std::nullopt;
+  const u64 id = next_frame_++;
+  Frame f;
+  f.node = loc->first;
+  f.zone = loc->second;
+  f.order = order;
+  f.zero = (gfp & __GFP_ZERO) != 0;
+  frames_.emplace(id, std::move(f));
+  return id;
+}
+
+void VmallocSpec::free_frame(u64 frame) {
+  const auto it = frames_.find(frame);
+  free_[it->second.node][static_cast<unsigned>(it->second.zone)] += u64{1} << it->second.order;
+  frames_.erase(it);
+}
+
+u64 VmallocSpec::nr_free_total() const {
+  u64 sum = 0;
+  for (const auto &node : free_)
+    for (u64 v : node)
+      sum += v;
+  return sum;
+}
+
+// ---- page tables ------------------------------------------------------------------------
+
+// Builds the tables covering va, top-down: (P4D per 256 TiB with 5 levels,)
+// PUD per 512 GiB, PMD per 1 GiB, PTE per 2 MiB. Each is a page_table
+// allocation on node 0 (NORMAL then DMA32, then the next node).
+bool VmallocSpec::ensure_tables(u64 va) {
+  struct Level {
+    u64 level;
+    unsigned shift;
+  };
+  static constexpr Level kFive[] = {{4, 48}, {3, 39}, {2, 30}, {1, 21}};
+  const std::span<const Level> levels = cfg_.paging_levels == 5
+                                            ? std::span<const Level>(kFive)
+                                            : std::span<const Level>(kFive + 1, 3);
+  for (const Level &l : levels) {
+    const u64 key = (l.level << 58) | (va >> l.shift);
+    if (tables_.count(key) != 0)
+      continue;
+    const std::optional<Loc> loc = alloc_block(0, GFP_KERNEL | __GFP_ZERO, 0, FailKind::PageTable);
+    if (!loc)
+      return false;
+    tables_.insert(key);
+    table_locs_[loc->first][static_cast<unsigned>(loc->second)] += 1;
+    ++table_pages_;
+  }
+  return true;
+}
+
+int VmallocSpec::map_frames(u64 start, std::span<const u64> frames, const char *function) {
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    const u64 va = start + i * PAGE_SIZE;
+    if (!ensure_tables(va))
+      return -ENOMEM;
+    if (ptes_.count(va) != 0) {
+      warn(function, "PTE already present at " + hex(va));
+      return -EBUSY;
+    }
+    if (frames[i] == 0) {
+      warn(function, "no page to map at " + hex(va));
+      return -ENOMEM;
+    }
+    ptes_.emplace(va, frames[i]);
+  }
+  return 0;
+}
+
+void VmallocSpec::unmap_range(u64 start, u64 end) {
+  ptes_.erase(ptes_.lower_bound(start), ptes_.lower_bound(end));
+}
+
+// ---- CPUs and deferred work ------------------------------------------------------------------
+
+bool VmallocSpec::set_cpu(unsigned cpu) {
+  if (cpu >= cfg_.cpus)
+    return false;
+  cpu_ = cpu;
+  return true;
+}
+
+void VmallocSpec::irq_enter() {
+  ++irq_depth_[cpu_];
+}
+
+bool VmallocSpec::irq_exit() {
+  if (irq_depth_[cpu_] == 0)
+    return false;
+  --irq_depth_[cpu_];
+  return true;
+}
+
+// The work item of a CPU takes that CPU's whole list (llist_del_all) and
+// frees it newest first, in process context.
+std::size_t VmallocSpec::run_deferred() {
+  std::size_t ran = 0;
+  while (!work_.empty()) {
+    const unsigned cpu = work_.front();
+    work_.pop_front();
+    ++ran;
+    std::vector<u64> list;
+    list.swap(deferred_[cpu]);
+    in_work_ = true;
+    for (auto it = list.rbegin(); it != list.rend(); ++it)
+      do_vunmap(*it, true, "vfree");
+    in_work_ = false;
+  }
+  return ran;
+}
+
+// ---- pages the harness holds ------------------------------------------------------------------
+
+bool VmallocSpec::alloc_pages(u64 handle, Gfp gfp, unsigned order) {
+  if (handles_.count(handle) != 0) {
+    warn("alloc_pages", "page handle " + std::to_string(handle) + " is already in use");
+    return false;
+  }
+  if ((gfp & ~GFP_KNOWN_MASK) != 0) {
+    warn("alloc_pages", "unknown gfp bits " + hex(gfp & ~GFP_KNOWN_MASK));
+    return false;
+  }
+  if (order >= MAX_ORDER) {
+    if ((gfp & __GFP_NOWARN) == 0)
+      warn("alloc_pages", "order " + std::to_string(order) + " >= MAX_ORDER");
+    return false;
+  }
+  const std::optional<u64> f =
+      alloc_frame(node_or_current(NUMA_NO_NODE), gfp, order, FailKind::AllocPage);
+  if (!f)
+    return false;
+  handles_.emplace(handle, HandlePage{*f, 1});
+  return true;
+}
+
+void VmallocSpec::free_pages(u64 handle, unsigned order) {
+  const auto it = handles_.find(handle);
+  if (it == handles_.end())
+    throw KernelBug("free_pages", "bad page state: page " + std::to_string(handle) + " is free");
+  if (frames_.at(it->second.frame).order != order)
+    throw KernelBug("free_pages", "bad page state: freed at order " + std::to_string(order) +
+                                      ", allocated at order " +
+                                      std::to_string(frames_.at(it->second.frame).order));
+  put_page(handle);
+}
+
+void VmallocSpec::get_page(u64 handle) {
+  const auto it = handles_.find(handle);
+  if (it == handles_.end())
+    throw KernelBug("get_page", "page " + std::to_string(handle) + " is free");
+  ++it->second.refcount;
+}
+
+void VmallocSpec::put_page(u64 handle) {
+  const auto it = handles_.find(handle);
+  if (it == handles_.end())
+    throw KernelBug("put_page", "bad page state: page " + std::to_string(handle) + " is free");
+  if (--it->second.refcount == 0) {
+    free_frame(it->second.frame);
+    handles_.erase(it);
+  }
+}
+
+std::optional<u64> VmallocSpec::handle_frame(u64 handle) const {
+  const auto it = handles_.find(handle);
+  if (it == handles_.end())
+    return std::nullopt;
+  return it->second.frame;
+}
+
+} // namespace vmcheck::spec
