@@ -2,6 +2,7 @@
 
 #include "harness/engine_target.h"
 #include "harness/eval.h"
+#include "harness/spec_target.h"
 
 #include <cstdio>
 #include <exception>
@@ -78,6 +79,8 @@ private:
       return malformed(line, 1, err);
     try {
       target_ = std::make_unique<EngineTarget>(cfg);
+      if (options_.differential)
+        spec_ = std::make_unique<SpecTarget>(cfg);
     } catch (const std::exception &e) {
       return malformed(line, 1, std::string("cannot build the machine: ") + e.what());
     }
@@ -98,11 +101,11 @@ private:
         return malformed(stmt.line, 1, "cannot bind '" + stmt.bind + "': " + why);
     }
     OpOutcome outcome;
+    std::vector<Value> args;
     if (stmt.is_call) {
       const OpDef *op = ops_.find(stmt.op);
       if (!op)
         return malformed(stmt.line, stmt.column, "unknown op '" + stmt.op + "'");
-      std::vector<Value> args;
       for (const Expr &a : stmt.args) {
         Value v;
         if (!eval(stmt, a, v))
@@ -141,15 +144,37 @@ private:
     }
     if (const std::string violation = target_->check(); !violation.empty())
       return diverged(stmt, "invariant violated: " + violation, {}, outcome.diags);
+    if (spec_ && stmt.is_call && !compare_with_spec(stmt, args, outcome))
+      return false;
     if (!stmt.bind.empty())
       bindings_.insert_or_assign(stmt.bind, actual);
     return true;
+  }
+
+  // Runs the op on the spec and compares result, diagnostics and state. An
+  // op the spec does not model ends the comparison for the rest of the run
+  // (the states could no longer be compared), which the result notes.
+  bool compare_with_spec(const Stmt &stmt, const std::vector<Value> &args,
+                         const OpOutcome &outcome) {
+    if (!SpecTarget::models(stmt.op)) {
+      result_.spec_stopped_at = stmt.line;
+      spec_.reset();
+      return true;
+    }
+    std::string why = spec_->run_and_compare(stmt.op, args, outcome);
+    if (why.empty())
+      why = spec_->compare_state(target_->kernel());
+    if (why.empty())
+      return true;
+    return diverged(stmt, "engine and spec disagree: " + why,
+                    {spec_->state_diff(target_->kernel())}, outcome.diags);
   }
 
   const Trace &trace_;
   const ReplayOptions &options_;
   const OpTable &ops_;
   std::unique_ptr<EngineTarget> target_;
+  std::unique_ptr<SpecTarget> spec_;
   Bindings bindings_;
   ReplayResult result_;
 };

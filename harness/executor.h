@@ -24,6 +24,9 @@ enum class ReplayStatus : std::uint8_t {
 struct ReplayOptions {
   std::optional<Backend> backend; // overrides the config line's backend
   const OpTable *ops = nullptr;   // nullptr: default_op_table()
+  // Also run every op on the reference spec and compare results,
+  // diagnostics and state after each op.
+  bool differential = false;
 };
 
 struct ReplayResult {
@@ -34,6 +37,7 @@ struct ReplayResult {
   std::vector<std::string> details; // "op: ...", "expected: ...", diagnostics, ...
   std::uint64_t state_hash = 0;     // of the final (or failing) state
   std::size_t ops = 0;              // statements completed
+  int spec_stopped_at = 0;          // differential: line of the first op the spec does not model
 
   // 0 ok, 1 divergence, 2 malformed: the `vmcheck replay` exit status.
   int exit_code() const;

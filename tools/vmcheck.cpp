@@ -15,12 +15,15 @@ namespace vmcheck {
 namespace {
 
 constexpr const char *kReplayUsage =
-    "usage: vmcheck replay [--hash] [--backend=modern|legacy] FILE...\n"
+    "usage: vmcheck replay [--hash] [--engine-only] [--backend=modern|legacy] FILE...\n"
     "\n"
-    "Replays each trace on the engine, checking every '->' and every invariant\n"
-    "after every op.\n"
+    "Replays each trace on the engine and the reference spec, checking every\n"
+    "'->', every invariant after every op, and that engine and spec agree on\n"
+    "results, diagnostics and state. From the first op the spec does not model\n"
+    "(user address spaces, percpu chunks) the run continues on the engine alone.\n"
     "\n"
     "  --hash                    print the final state hash of each trace\n"
+    "  --engine-only             do not run the reference spec\n"
     "  --backend=modern|legacy   override the trace's config backend\n"
     "\n"
     "Exit status: 0 all traces ok, 1 a divergence or violation, 2 a malformed\n"
@@ -41,6 +44,7 @@ bool read_file(const std::string &path, std::string &out) {
 
 int cmd_replay(const std::vector<std::string_view> &args) {
   ReplayOptions options;
+  options.differential = true;
   bool print_hash = false;
   std::vector<std::string> files;
   for (std::string_view a : args) {
@@ -50,6 +54,8 @@ int cmd_replay(const std::vector<std::string_view> &args) {
     }
     if (a == "--hash") {
       print_hash = true;
+    } else if (a == "--engine-only") {
+      options.differential = false;
     } else if (a == "--backend=modern") {
       options.backend = Backend::Modern;
     } else if (a == "--backend=legacy") {

@@ -1,0 +1,535 @@
+#include "harness/spec_target.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <optional>
+
+namespace vmcheck {
+
+namespace {
+
+std::string hex(u64 v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
+  return buf;
+}
+
+spec::SpecConfig spec_config(const MachineConfig &cfg) {
+  spec::SpecConfig s;
+  s.cpus = cfg.cpus;
+  s.nodes = cfg.nodes;
+  s.mem_per_node = cfg.mem_per_node;
+  s.paging_levels = cfg.paging_levels;
+  s.legacy = cfg.backend == Backend::Legacy;
+  s.lazy_pages = cfg.lazy_pages;
+  return s;
+}
+
+// What the spec predicts for one op. `value` is compared with the engine's
+// result unless `check` is set, which judges the engine's result instead.
+struct Prediction {
+  Value value;
+  std::function<std::string(const Value &engine)> check;
+  std::optional<std::string> bug;
+  std::vector<spec::Diag> diags;
+  // Diagnostics the harness itself records when it refuses a machine op
+  // (no such CPU, irq_exit outside interrupt context): not kernel ones.
+  std::size_t harness_diags = 0;
+};
+
+Value addr_or_null(u64 a) {
+  return a == 0 ? Value::null() : Value::integer(a);
+}
+
+Value vm_value(const std::optional<spec::VmInfo> &v) {
+  if (!v)
+    return Value::null();
+  return Value::structure("vm_struct", {{"addr", Value::integer(v->addr)},
+                                        {"size", Value::integer(v->size)},
+                                        {"flags", Value::integer(v->flags)},
+                                        {"nr_pages", Value::integer(v->nr_pages)}});
+}
+
+// Engine values carry an `id` the spec numbers differently; compare the
+// fields the kernel defines.
+bool same_value(const Value &spec, const Value &engine) {
+  if (spec.kind == ValueKind::Struct && engine.kind == ValueKind::Struct) {
+    for (const ValueField &f : spec.fields) {
+      const Value *e = engine.field(f.name);
+      if (e == nullptr || !same_value(f.value, *e))
+        return false;
+    }
+    return true;
+  }
+  if (spec.kind == ValueKind::Array && engine.kind == ValueKind::Array) {
+    if (spec.items.size() != engine.items.size())
+      return false;
+    for (std::size_t i = 0; i < spec.items.size(); ++i)
+      if (!same_value(spec.items[i], engine.items[i]))
+        return false;
+    return true;
+  }
+  return value_matches(spec, engine);
+}
+
+u64 num(const Value &v) {
+  return v.num;
+}
+int node(const Value &v) {
+  return static_cast<int>(static_cast<std::int64_t>(v.num));
+}
+
+std::vector<u64> page_handles(const Value &list) {
+  std::vector<u64> out;
+  for (const Value &item : list.items)
+    out.push_back(item.num);
+  return out;
+}
+
+std::vector<u64> integers(const Value &list) {
+  std::vector<u64> out;
+  for (const Value &item : list.items)
+    out.push_back(item.num);
+  return out;
+}
+
+std::optional<spec::VmInfo> vm_info_from(const Value &v, spec::VmallocSpec &s) {
+  const Value *addr = v.field("addr");
+  if (addr == nullptr)
+    return std::nullopt;
+  // The spec identifies a vm_struct by its own serial; the live area at
+  // that address is the one the handle names while it is alive.
+  return s.find_vm_area(addr->num);
+}
+
+using Adapter = std::function<Prediction(spec::VmallocSpec &, const std::vector<Value> &,
+                                         const OpOutcome &, u64 &fake_handle)>;
+
+Prediction value(Value v) {
+  return Prediction{std::move(v), nullptr, std::nullopt, {}};
+}
+Prediction any() {
+  return Prediction{Value::none(), [](const Value &) { return std::string(); }, std::nullopt, {}};
+}
+
+const std::map<std::string, Adapter, std::less<>> &adapters() {
+  static const std::map<std::string, Adapter, std::less<>> table = [] {
+    std::map<std::string, Adapter, std::less<>> t;
+    using A = const std::vector<Value> &;
+    using E = const OpOutcome &;
+    // ---- machine ops ----
+    auto refused = [](bool ok) {
+      Prediction p = value(ok ? Value::none() : Value::error(-EINVAL));
+      p.harness_diags = ok ? 0 : 1;
+      return p;
+    };
+    t["cpu"] = [refused](spec::VmallocSpec &s, A a, E, u64 &) {
+      return refused(a[0].num < 1024 && s.set_cpu(static_cast<unsigned>(a[0].num)));
+    };
+    t["irq_enter"] = [](spec::VmallocSpec &s, A, E, u64 &) {
+      s.irq_enter();
+      return value(Value::none());
+    };
+    t["irq_exit"] = [refused](spec::VmallocSpec &s, A, E, u64 &) { return refused(s.irq_exit()); };
+    t["run_deferred"] = [](spec::VmallocSpec &s, A, E, u64 &) {
+      return value(Value::integer(s.run_deferred()));
+    };
+    t["fail_nth"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      const std::string &w = a[0].text;
+      const spec::FailKind k = w == "alloc_page"   ? spec::FailKind::AllocPage
+                               : w == "page_table" ? spec::FailKind::PageTable
+                                                   : spec::FailKind::VmapArea;
+      s.fail_nth(k, a[1].num);
+      return value(Value::none());
+    };
+    auto alloc = [](spec::VmallocSpec &s, Gfp gfp, unsigned order, E e, u64 &fake) {
+      const bool engine_ok = e.result.value.kind == ValueKind::Page;
+      const u64 handle = engine_ok ? e.result.value.num : fake++;
+      const bool ok = s.alloc_pages(handle, gfp, order);
+      Prediction p = any();
+      p.check = [ok](const Value &v) {
+        const bool got = v.kind == ValueKind::Page;
+        return got == ok
+                   ? std::string()
+                   : std::string("spec predicts the allocation ") + (ok ? "succeeds" : "fails");
+      };
+      return p;
+    };
+    t["alloc_page"] = [alloc](spec::VmallocSpec &s, A a, E e, u64 &f) {
+      return alloc(s, static_cast<Gfp>(a[0].num), 0, e, f);
+    };
+    t["alloc_pages"] = [alloc](spec::VmallocSpec &s, A a, E e, u64 &f) {
+      return alloc(s, static_cast<Gfp>(a[0].num), static_cast<unsigned>(a[1].num), e, f);
+    };
+    t["__free_pages"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      s.free_pages(a[0].num, static_cast<unsigned>(a[1].num));
+      return value(Value::none());
+    };
+    t["get_page"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      s.get_page(a[0].num);
+      return value(Value::none());
+    };
+    t["put_page"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      s.put_page(a[0].num);
+      return value(Value::none());
+    };
+    // touch/expect_fault go through the MMU, which the spec does not model;
+    // check() is the engine's own invariants. Neither changes spec state.
+    for (const char *op : {"touch", "expect_fault", "check"})
+      t[op] = [](spec::VmallocSpec &, A, E, u64 &) { return any(); };
+    // ---- allocation ----
+    t["vmalloc"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(addr_or_null(s.vmalloc(num(a[0]))));
+    };
+    t["vzalloc"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(addr_or_null(s.vzalloc(num(a[0]))));
+    };
+    t["vmalloc_user"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(addr_or_null(s.vmalloc_user(num(a[0]))));
+    };
+    t["vmalloc_exec"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(addr_or_null(s.vmalloc_exec(num(a[0]))));
+    };
+    t["vmalloc_32"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(addr_or_null(s.vmalloc_32(num(a[0]))));
+    };
+    t["vmalloc_32_user"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(addr_or_null(s.vmalloc_32_user(num(a[0]))));
+    };
+    t["vmalloc_node"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(addr_or_null(s.vmalloc_node(num(a[0]), node(a[1]))));
+    };
+    t["vzalloc_node"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(addr_or_null(s.vzalloc_node(num(a[0]), node(a[1]))));
+    };
+    t["__vmalloc"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(addr_or_null(s.__vmalloc(num(a[0]), static_cast<Gfp>(a[1].num), a[2].num)));
+    };
+    t["__vmalloc_node"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(addr_or_null(s.__vmalloc_node(num(a[0]), a[1].num, static_cast<Gfp>(a[2].num),
+                                                 a[3].num, node(a[4]), "__vmalloc_node")));
+    };
+    t["__vmalloc_node_range"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(addr_or_null(s.__vmalloc_node_range(
+          num(a[0]), a[1].num, a[2].num, a[3].num, static_cast<Gfp>(a[4].num), a[5].num, a[6].num,
+          node(a[7]), "__vmalloc_node_range")));
+    };
+    // ---- freeing ----
+    t["vfree"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      s.vfree(num(a[0]));
+      return value(Value::none());
+    };
+    t["vfree_atomic"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      s.vfree_atomic(num(a[0]));
+      return value(Value::none());
+    };
+    t["vunmap"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      s.vunmap(num(a[0]));
+      return value(Value::none());
+    };
+    // ---- reservations ----
+    t["get_vm_area"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(vm_value(s.get_vm_area(num(a[0]), a[1].num)));
+    };
+    t["get_vm_area_caller"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(vm_value(s.get_vm_area_caller(num(a[0]), a[1].num, "get_vm_area_caller")));
+    };
+    t["__get_vm_area"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(vm_value(s.__get_vm_area(num(a[0]), a[1].num, a[2].num, a[3].num)));
+    };
+    t["find_vm_area"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(vm_value(s.find_vm_area(num(a[0]))));
+    };
+    t["remove_vm_area"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(vm_value(s.remove_vm_area(num(a[0]))));
+    };
+    t["alloc_vm_area"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(vm_value(s.alloc_vm_area(num(a[0]))));
+    };
+    t["free_vm_area"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      auto info = vm_info_from(a[0], s);
+      if (info)
+        s.free_vm_area(*info);
+      return value(Value::none());
+    };
+    // ---- mapping caller pages ----
+    t["vmap"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      const auto pages = page_handles(a[0]);
+      return value(
+          addr_or_null(s.vmap(pages, static_cast<unsigned>(a[1].num), a[2].num, a[3].num)));
+    };
+    t["map_kernel_range_noflush"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      const auto pages = page_handles(a[3]);
+      const long r = s.map_kernel_range_noflush(a[0].num, a[1].num, a[2].num, pages);
+      return value(r < 0 ? Value::error(static_cast<int>(r)) : Value::integer(static_cast<u64>(r)));
+    };
+    t["unmap_kernel_range_noflush"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      s.unmap_kernel_range_noflush(a[0].num, a[1].num);
+      return value(Value::none());
+    };
+    t["unmap_kernel_range"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      s.unmap_kernel_range(a[0].num, a[1].num);
+      return value(Value::none());
+    };
+    // ---- vm_map_ram: the placement is the engine's choice within rules ----
+    t["vm_map_ram"] = [](spec::VmallocSpec &s, A a, E e, u64 &) {
+      const auto pages = page_handles(a[0]);
+      const unsigned count = static_cast<unsigned>(a[1].num);
+      Prediction p = any();
+      const Value &got = e.result.value;
+      if (got.kind == ValueKind::Int && got.num != 0) {
+        std::string why = s.check_vm_map_ram(got.num, count);
+        if (why.empty())
+          why = s.observe_vm_map_ram(got.num, count, pages);
+        p.check = [why](const Value &) { return why; };
+      }
+      return p;
+    };
+    t["vm_unmap_ram"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      s.vm_unmap_ram(a[0].num, static_cast<unsigned>(a[1].num));
+      return value(Value::none());
+    };
+    t["vm_unmap_aliases"] = [](spec::VmallocSpec &s, A, E, u64 &) {
+      s.vm_unmap_aliases();
+      return value(Value::none());
+    };
+    t["purge"] = [](spec::VmallocSpec &s, A, E, u64 &) {
+      s.purge_vmap_area_lazy();
+      return value(Value::none());
+    };
+    t["vmalloc_init"] = [](spec::VmallocSpec &s, A, E, u64 &) {
+      s.vmalloc_init();
+      return value(Value::none());
+    };
+    // ---- percpu areas ----
+    t["pcpu_get_vm_areas"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      auto offsets = integers(a[0]);
+      auto sizes = integers(a[1]);
+      offsets.resize(a[2].num);
+      sizes.resize(a[2].num);
+      const auto vms = s.pcpu_get_vm_areas(offsets, sizes, a[3].num);
+      if (vms.empty())
+        return value(Value::null());
+      std::vector<Value> items;
+      for (const auto &v : vms)
+        items.push_back(vm_value(v));
+      return value(Value::array(std::move(items)));
+    };
+    t["pcpu_free_vm_areas"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      std::vector<spec::VmInfo> vms;
+      for (std::size_t i = 0; i < a[1].num && i < a[0].items.size(); ++i)
+        if (auto info = vm_info_from(a[0].items[i], s))
+          vms.push_back(*info);
+      s.pcpu_free_vm_areas(vms);
+      return value(Value::none());
+    };
+    // ---- access and lookup ----
+    t["vread"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      std::vector<std::uint8_t> buf(a[1].num), known;
+      const long n = s.vread(buf, a[0].num, &known);
+      Prediction p = any();
+      p.check = [buf, known, n](const Value &v) -> std::string {
+        if (v.kind != ValueKind::Bytes || static_cast<long>(v.text.size()) != n)
+          return "spec predicts " + std::to_string(n) + " bytes";
+        for (long i = 0; i < n; ++i)
+          if (known[static_cast<std::size_t>(i)] &&
+              static_cast<std::uint8_t>(v.text[static_cast<std::size_t>(i)]) !=
+                  buf[static_cast<std::size_t>(i)])
+            return "byte " + std::to_string(i) + ": spec predicts " +
+                   std::to_string(buf[static_cast<std::size_t>(i)]);
+        return {};
+      };
+      return p;
+    };
+    t["vwrite"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      const std::string &d = a[1].text;
+      return value(Value::integer(static_cast<u64>(s.vwrite(
+          std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t *>(d.data()), d.size()),
+          a[0].num))));
+    };
+    t["vmalloc_to_page"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      const bool mapped = s.vmalloc_to_page(a[0].num);
+      Prediction p = any();
+      p.check = [mapped](const Value &v) {
+        return (v.kind == ValueKind::Page) == mapped
+                   ? std::string()
+                   : std::string("spec predicts ") + (mapped ? "a page" : "NULL");
+      };
+      return p;
+    };
+    t["vmalloc_to_pfn"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      const bool mapped = s.vmalloc_to_page(a[0].num);
+      Prediction p = any();
+      p.check = [mapped](const Value &v) {
+        return (v.num != 0) == mapped ? std::string()
+                                      : std::string("spec predicts ") + (mapped ? "a pfn" : "0");
+      };
+      return p;
+    };
+    t["is_vmalloc_addr"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(Value::integer(s.is_vmalloc_addr(a[0].num) ? 1 : 0));
+    };
+    t["vmallocinfo"] = [](spec::VmallocSpec &s, A, E, u64 &) {
+      return value(Value::bytes(s.vmallocinfo()));
+    };
+    t["vm_area_add_early"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      s.vm_area_add_early(a[0].num, a[1].num, a[2].num);
+      return value(Value::none());
+    };
+    t["vm_area_register_early"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      return value(Value::integer(s.vm_area_register_early(a[0].num, a[1].num, a[2].num)));
+    };
+    t["new_vmap_block"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+      const u64 r = static_cast<u64>(
+          s.new_vmap_block(static_cast<unsigned>(a[0].num), static_cast<Gfp>(a[1].num)));
+      return value(IS_ERR_VALUE(r) ? Value::error(PTR_ERR(r)) : Value::integer(r));
+    };
+    return t;
+  }();
+  return table;
+}
+
+std::size_t reported(const std::vector<Diagnostic> &diags) {
+  std::size_t n = 0;
+  for (const Diagnostic &d : diags)
+    n += d.kind != DiagKind::Finding;
+  return n;
+}
+
+} // namespace
+
+SpecTarget::SpecTarget(const MachineConfig &cfg) : spec_(spec_config(cfg)) {}
+
+bool SpecTarget::models(const std::string &op) {
+  return adapters().count(op) != 0;
+}
+
+std::string SpecTarget::run_and_compare(const std::string &op, const std::vector<Value> &args,
+                                        const OpOutcome &engine) {
+  const Adapter &adapt = adapters().find(op)->second;
+  Prediction p;
+  spec_.take_diags();
+  try {
+    p = adapt(spec_, args, engine, next_fake_handle_);
+  } catch (const spec::KernelBug &bug) {
+    p.bug = bug.what();
+  }
+  p.diags = spec_.take_diags();
+  if (p.bug.has_value() != engine.bug.has_value())
+    return p.bug ? "spec predicts a kernel BUG (" + *p.bug + "), the engine carried on"
+                 : "the engine hit a kernel BUG the spec does not predict";
+  if (p.bug)
+    return {};
+  const Value &got = engine.result.value;
+  if (p.check) {
+    if (std::string why = p.check(got); !why.empty())
+      return why + "; engine returned " + value_to_string(got);
+  } else if (!same_value(p.value, got)) {
+    return "spec predicts " + value_to_string(p.value) + ", engine returned " +
+           value_to_string(got);
+  }
+  if (p.diags.size() + p.harness_diags != reported(engine.diags)) {
+    std::string s = "spec predicts " + std::to_string(p.diags.size() + p.harness_diags) +
+                    " diagnostic(s), the engine recorded " + std::to_string(reported(engine.diags));
+    for (const spec::Diag &d : p.diags)
+      s += "\n  spec:   " + d.function + ": " + d.reason;
+    for (const Diagnostic &d : engine.diags)
+      s += "\n  engine: " + d.to_string();
+    return s;
+  }
+  return {};
+}
+
+namespace {
+
+// One line per reserved range, in the vocabulary both sides share.
+std::vector<std::string> engine_areas(const Kernel &k) {
+  std::map<u64, std::string> lines;
+  const Vmalloc &v = k.vmalloc();
+  for (const auto &[s, va] : v.busy_areas()) {
+    std::string kind;
+    if (va.vm_id != 0) {
+      const VmStruct &vm = *v.vm_structs().at(va.vm_id);
+      kind = "vm flags=" + hex(vm.flags & ~(VM_NO_GUARD | VM_UNINITIALIZED)) +
+             " pages=" + std::to_string(vm.nr_pages);
+    } else {
+      kind = (va.flags & VMAP_BLOCK) ? "block" : "vm_map_ram";
+    }
+    lines[s] = hex(va.va_start) + "-" + hex(va.va_end) + " " + kind;
+  }
+  for (const auto &[s, va] : v.lazy_areas())
+    lines[s] = hex(va.va_start) + "-" + hex(va.va_end) + " lazy";
+  std::vector<std::string> out;
+  for (auto &[s, l] : lines)
+    out.push_back(std::move(l));
+  return out;
+}
+
+std::vector<std::string> spec_areas(const spec::VmallocSpec &sp) {
+  std::vector<std::string> out;
+  for (const spec::Area &a : sp.areas()) {
+    std::string kind;
+    switch (a.kind) {
+    case spec::AreaKind::VmArea:
+      kind = "vm flags=" + hex(a.flags & ~(VM_NO_GUARD | VM_UNINITIALIZED)) +
+             " pages=" + std::to_string(a.pages.size());
+      break;
+    case spec::AreaKind::VmMapRam:
+      kind = "vm_map_ram";
+      break;
+    case spec::AreaKind::VmapBlock:
+      kind = "block";
+      break;
+    case spec::AreaKind::Lazy:
+      kind = "lazy";
+      break;
+    }
+    out.push_back(hex(a.start) + "-" + hex(a.end) + " " + kind);
+  }
+  return out;
+}
+
+} // namespace
+
+std::string SpecTarget::compare_state(const Kernel &k) const {
+  const auto e = engine_areas(k);
+  const auto s = spec_areas(spec_);
+  for (std::size_t i = 0; i < std::max(e.size(), s.size()); ++i) {
+    const std::string el = i < e.size() ? e[i] : "(none)";
+    const std::string sl = i < s.size() ? s[i] : "(none)";
+    if (el != sl)
+      return "area " + std::to_string(i) + ": engine " + el + ", spec " + sl;
+  }
+  if (k.vmalloc().vmap_lazy_nr() != spec_.vmap_lazy_nr())
+    return "vmap_lazy_nr: engine " + std::to_string(k.vmalloc().vmap_lazy_nr()) + ", spec " +
+           std::to_string(spec_.vmap_lazy_nr());
+  const Machine &m = k.machine();
+  for (unsigned n = 0; n < m.mem().nr_nodes(); ++n)
+    for (Zone z : {Zone::DMA32, Zone::Normal}) {
+      const u64 en = m.pages().nr_free(n, z);
+      const u64 sn = spec_.nr_free(n, static_cast<spec::Zone>(z));
+      if (en != sn)
+        return std::string("free pages on node ") + std::to_string(n) + " " + zone_name(z) +
+               ": engine " + std::to_string(en) + ", spec " + std::to_string(sn);
+    }
+  if (m.pt().table_pages() != spec_.table_pages())
+    return "page-table pages: engine " + std::to_string(m.pt().table_pages()) + ", spec " +
+           std::to_string(spec_.table_pages());
+  return {};
+}
+
+std::string SpecTarget::state_diff(const Kernel &k) const {
+  const auto e = engine_areas(k);
+  const auto s = spec_areas(spec_);
+  std::string out = "areas (engine | spec):";
+  for (std::size_t i = 0; i < std::max(e.size(), s.size()); ++i) {
+    const std::string el = i < e.size() ? e[i] : "";
+    const std::string sl = i < s.size() ? s[i] : "";
+    out += "\n  " + std::string(el == sl ? "  " : "! ") + el + " | " + sl;
+  }
+  return out;
+}
+
+} // namespace vmcheck

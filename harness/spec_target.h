@@ -1,0 +1,44 @@
+// The reference spec as the executor's second target: runs each op on
+// spec::VmallocSpec and compares its prediction with what the engine did.
+// Where the kernel leaves freedom (vm_map_ram placement, PFNs, bytes of
+// non-zeroed pages) the spec states the invariant the engine's result must
+// meet instead of a value.
+#pragma once
+
+#include "engine/kernel.h"
+#include "harness/engine_target.h"
+#include "spec/vmalloc_spec.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vmcheck {
+
+class SpecTarget {
+public:
+  // Precondition: cfg.validate() is empty.
+  explicit SpecTarget(const MachineConfig &cfg);
+
+  // Whether the spec models `op` (ops it does not model make the run
+  // engine-only from then on: the two states could no longer be compared).
+  static bool models(const std::string &op);
+
+  // Runs `op` on the spec and compares with the engine's outcome; returns a
+  // description of the first disagreement, or empty.
+  std::string run_and_compare(const std::string &op, const std::vector<Value> &args,
+                              const OpOutcome &engine);
+  // Compares the spec's state with the engine's: areas, lazy pages, free
+  // pages per node and zone, page-table pages. First difference or empty.
+  std::string compare_state(const Kernel &k) const;
+  // Both states side by side, for reports.
+  std::string state_diff(const Kernel &k) const;
+
+  spec::VmallocSpec &spec() { return spec_; }
+
+private:
+  spec::VmallocSpec spec_;
+  u64 next_fake_handle_ = u64{1} << 62; // spec handles for pages the engine failed to allocate
+};
+
+} // namespace vmcheck
