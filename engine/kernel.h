@@ -3,6 +3,8 @@
 #pragma once
 
 #include "machine/machine.h"
+#include "percpu/percpu.h"
+#include "usermm/usermm.h"
 #include "vmalloc/vmalloc.h"
 
 #include <string>
@@ -20,6 +22,10 @@ public:
   const Machine &machine() const { return machine_; }
   Vmalloc &vmalloc() { return vmalloc_; }
   const Vmalloc &vmalloc() const { return vmalloc_; }
+  UserMm &usermm() { return usermm_; }
+  const UserMm &usermm() const { return usermm_; }
+  Percpu &percpu() { return percpu_; }
+  const Percpu &percpu() const { return percpu_; }
 
   // Every invariant of every layer; the first violation, or empty.
   std::string check() const;
@@ -29,6 +35,8 @@ public:
 private:
   Machine machine_;
   Vmalloc vmalloc_;
+  UserMm usermm_;
+  Percpu percpu_;
 };
 
 } // namespace vmcheck

@@ -7,7 +7,7 @@ namespace vmcheck {
 OpOutcome EngineTarget::run(const OpDef &op, const std::vector<Value> &args) {
   OpOutcome out;
   const std::size_t mark = kernel_.machine().diag().size();
-  ExecContext ctx{kernel_};
+  ExecContext ctx{kernel_, lenient_handles_};
   try {
     out.result = op.handler(ctx, args);
   } catch (const KernelBug &bug) {

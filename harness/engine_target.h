@@ -30,9 +30,11 @@ public:
   std::string check() const;
   u64 state_hash() const;
   Kernel &kernel() { return kernel_; }
+  void set_lenient_handles(bool on) { lenient_handles_ = on; }
 
 private:
   Kernel kernel_;
+  bool lenient_handles_ = false;
 };
 
 } // namespace vmcheck

@@ -67,6 +67,14 @@ private:
     MachineConfig cfg;
     if (trace_.config) {
       for (const ConfigPair &p : trace_.config->pairs) {
+        // on_null=skip is the executor's own setting, not the machine's.
+        if (p.key == "on_null") {
+          if (p.value != "skip" && p.value != "call")
+            return malformed(trace_.config->line, p.column,
+                             "config on_null=" + p.value + ": expected skip or call");
+          skip_null_handles_ = p.value == "skip";
+          continue;
+        }
         const std::string err = cfg.set(p.key, p.value);
         if (!err.empty())
           return malformed(trace_.config->line, p.column, err);
@@ -79,6 +87,7 @@ private:
       return malformed(line, 1, err);
     try {
       target_ = std::make_unique<EngineTarget>(cfg);
+      target_->set_lenient_handles(skip_null_handles_);
       if (options_.differential)
         spec_ = std::make_unique<SpecTarget>(cfg);
     } catch (const std::exception &e) {
@@ -107,9 +116,27 @@ private:
       if (!op)
         return malformed(stmt.line, stmt.column, "unknown op '" + stmt.op + "'");
       for (const Expr &a : stmt.args) {
+        if (skip_null_handles_ && mentions_null_handle(a)) {
+          if (!stmt.bind.empty())
+            bindings_.insert_or_assign(stmt.bind, Value::null());
+          return true;
+        }
         Value v;
         if (!eval(stmt, a, v))
           return false;
+        // A handle that a failed allocation left NULL: with on_null=skip
+        // the call is not made (fuzz-decoded traces cannot know in advance
+        // which allocations fail).
+        const bool null_handle =
+            v.kind == ValueKind::Null && a.kind == ExprKind::Name && a.text != "NULL";
+        bool null_in_list = false;
+        for (const Value &item : v.items)
+          null_in_list = null_in_list || item.kind == ValueKind::Null;
+        if (skip_null_handles_ && (null_handle || (a.kind == ExprKind::List && null_in_list))) {
+          if (!stmt.bind.empty())
+            bindings_.insert_or_assign(stmt.bind, Value::null());
+          return true;
+        }
         args.push_back(std::move(v));
       }
       outcome = target_->run(*op, args);
@@ -146,9 +173,24 @@ private:
       return diverged(stmt, "invariant violated: " + violation, {}, outcome.diags);
     if (spec_ && stmt.is_call && !compare_with_spec(stmt, args, outcome))
       return false;
+    if (options_.observe && stmt.is_call)
+      options_.observe(static_cast<std::size_t>(&stmt - trace_.stmts.data()), actual);
     if (!stmt.bind.empty())
       bindings_.insert_or_assign(stmt.bind, actual);
     return true;
+  }
+
+  // Whether `e` uses a bound name whose value is NULL (arithmetic on it, a
+  // field of it, or the name itself): with on_null=skip the call is skipped.
+  bool mentions_null_handle(const Expr &e) const {
+    if (e.kind == ExprKind::Name && e.text != "NULL") {
+      auto it = bindings_.find(e.text);
+      return it != bindings_.end() && it->second.kind == ValueKind::Null;
+    }
+    for (const Expr &k : e.kids)
+      if (mentions_null_handle(k))
+        return true;
+    return false;
   }
 
   // Runs the op on the spec and compares result, diagnostics and state. An
@@ -175,6 +217,7 @@ private:
   const OpTable &ops_;
   std::unique_ptr<EngineTarget> target_;
   std::unique_ptr<SpecTarget> spec_;
+  bool skip_null_handles_ = false;
   Bindings bindings_;
   ReplayResult result_;
 };

@@ -8,6 +8,7 @@
 #include "harness/trace.h"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,9 @@ struct ReplayOptions {
   // Also run every op on the reference spec and compare results,
   // diagnostics and state after each op.
   bool differential = false;
+  // Called with each call statement's index in the trace and its result
+  // (the backends differential compares two runs this way).
+  std::function<void(std::size_t, const Value &)> observe;
 };
 
 struct ReplayResult {

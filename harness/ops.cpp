@@ -44,6 +44,7 @@ const OpTable &default_op_table() {
     OpTable t;
     register_machine_ops(t);
     register_vmalloc_ops(t);
+    register_percpu_ops(t);
     return t;
   }();
   return table;

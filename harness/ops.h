@@ -20,6 +20,9 @@ namespace vmcheck {
 // What an op handler may touch: the engine of one run.
 struct ExecContext {
   Kernel &kernel;
+  // Fuzz-decoded traces (config on_null=skip): a vm_struct handle whose area
+  // another op already freed is skipped instead of being the caller's BUG.
+  bool lenient_handles = false;
 
   Machine &machine() { return kernel.machine(); }
 };
@@ -75,6 +78,9 @@ void register_machine_ops(OpTable &table);
 
 // The vmalloc API of seeds 000/001/003, plus purge() and vmallocinfo().
 void register_vmalloc_ops(OpTable &table);
+
+// percpu-vm (seed 002) and the small percpu allocator.
+void register_percpu_ops(OpTable &table);
 
 // Every layer's ops, built once.
 const OpTable &default_op_table();

@@ -116,6 +116,19 @@ OpResult op_expect_fault(const OpDef &def, ExecContext &ctx, const std::vector<V
                             *mode + " of " + hex(*addr) + " did not fault (pa " + hex(t.pa) + ")");
 }
 
+// probe: one access whose fault is a result, not a divergence. Fuzz-decoded
+// traces use it to fill TLBs (so stale aliases can be caught) without
+// knowing in advance what is mapped.
+OpResult op_probe(const OpDef &def, ExecContext &ctx, const std::vector<Value> &argv) {
+  OpArgs args(def, argv);
+  std::optional<std::uint64_t> addr;
+  std::optional<std::string> mode;
+  if (!args.count(2) || !(addr = args.integer(0)) || !(mode = args.word(1, kAccessWords)))
+    return args.error();
+  const Translation t = ctx.machine().touch(*addr, access_from_word(*mode));
+  return OpResult::ok(Value::symbol(t.ok() ? "ok" : fault_word(t.fault)));
+}
+
 OpResult op_fail_nth(const OpDef &def, ExecContext &ctx, const std::vector<Value> &argv) {
   OpArgs args(def, argv);
   std::optional<std::string> kind;
@@ -207,6 +220,7 @@ void register_machine_ops(OpTable &table) {
   add(table, "run_deferred", "run_deferred()", op_run_deferred);
   add(table, "touch", "touch(addr, read|write|exec)", op_touch);
   add(table, "expect_fault", "expect_fault(addr, read|write|exec)", op_expect_fault);
+  add(table, "probe", "probe(addr, read|write|exec)", op_probe);
   add(table, "fail_nth", "fail_nth(alloc_page|page_table|vmap_area, n)", op_fail_nth);
   add(table, "alloc_page", "p = alloc_page(gfp)", op_alloc_page);
   add(table, "alloc_pages", "p = alloc_pages(gfp, order)", op_alloc_pages);
@@ -220,6 +234,7 @@ void register_machine_ops(OpTable &table) {
     table.add_keyword(w);
   for (const char *w : kFaultWords)
     table.add_keyword(w);
+  table.add_keyword("ok");
 }
 
 } // namespace vmcheck

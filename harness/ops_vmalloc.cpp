@@ -235,6 +235,8 @@ OpResult op_free_vm_area(const OpDef &def, ExecContext &ctx, const std::vector<V
   if (!(id = m.vm_id(0)))
     return m.error();
   VmStruct *area = vm(ctx).vm_by_id(*id);
+  if (area == nullptr && ctx.lenient_handles)
+    return OpResult::ok(Value::symbol("skipped"));
   if (area == nullptr)
     throw KernelBug("free_vm_area", "the area is no longer live (remove_vm_area != area)");
   vm(ctx).free_vm_area(area);
@@ -398,6 +400,8 @@ OpResult op_pcpu_free_vm_areas(const OpDef &def, ExecContext &ctx, const std::ve
   for (std::size_t i = 0; i < *nr; ++i) {
     const Value *id = argv[0].items[i].field("id");
     VmStruct *v = id ? vm(ctx).vm_by_id(id->num) : nullptr;
+    if (v == nullptr && ctx.lenient_handles)
+      return OpResult::ok(Value::symbol("skipped"));
     if (v == nullptr)
       throw KernelBug("pcpu_free_vm_areas", "area " + std::to_string(i) + " is not live");
     vms.push_back(v);

@@ -8,6 +8,26 @@
 
 namespace vmcheck {
 
+// What adapters remember across ops: spec handles for pages the engine
+// failed to allocate, and which spec vm_struct each engine vm_struct id is.
+struct AdapterState {
+  u64 next_fake_handle = u64{1} << 62;
+  std::map<u64, spec::VmInfo> vm_of_engine_id;
+
+  // Records engine/spec pairs of vm_structs created by one op.
+  void pair(const Value &engine, const std::optional<spec::VmInfo> &sp) {
+    if (const Value *id = engine.field("id"); id != nullptr && sp)
+      vm_of_engine_id[id->num] = *sp;
+  }
+  std::optional<spec::VmInfo> spec_vm(const Value &engine) const {
+    const Value *id = engine.field("id");
+    if (id == nullptr)
+      return std::nullopt;
+    auto it = vm_of_engine_id.find(id->num);
+    return it == vm_of_engine_id.end() ? std::nullopt : std::optional(it->second);
+  }
+};
+
 namespace {
 
 std::string hex(u64 v) {
@@ -95,17 +115,8 @@ std::vector<u64> integers(const Value &list) {
   return out;
 }
 
-std::optional<spec::VmInfo> vm_info_from(const Value &v, spec::VmallocSpec &s) {
-  const Value *addr = v.field("addr");
-  if (addr == nullptr)
-    return std::nullopt;
-  // The spec identifies a vm_struct by its own serial; the live area at
-  // that address is the one the handle names while it is alive.
-  return s.find_vm_area(addr->num);
-}
-
 using Adapter = std::function<Prediction(spec::VmallocSpec &, const std::vector<Value> &,
-                                         const OpOutcome &, u64 &fake_handle)>;
+                                         const OpOutcome &, AdapterState &st)>;
 
 Prediction value(Value v) {
   return Prediction{std::move(v), nullptr, std::nullopt, {}};
@@ -125,18 +136,20 @@ const std::map<std::string, Adapter, std::less<>> &adapters() {
       p.harness_diags = ok ? 0 : 1;
       return p;
     };
-    t["cpu"] = [refused](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["cpu"] = [refused](spec::VmallocSpec &s, A a, E, AdapterState &) {
       return refused(a[0].num < 1024 && s.set_cpu(static_cast<unsigned>(a[0].num)));
     };
-    t["irq_enter"] = [](spec::VmallocSpec &s, A, E, u64 &) {
+    t["irq_enter"] = [](spec::VmallocSpec &s, A, E, AdapterState &) {
       s.irq_enter();
       return value(Value::none());
     };
-    t["irq_exit"] = [refused](spec::VmallocSpec &s, A, E, u64 &) { return refused(s.irq_exit()); };
-    t["run_deferred"] = [](spec::VmallocSpec &s, A, E, u64 &) {
+    t["irq_exit"] = [refused](spec::VmallocSpec &s, A, E, AdapterState &) {
+      return refused(s.irq_exit());
+    };
+    t["run_deferred"] = [](spec::VmallocSpec &s, A, E, AdapterState &) {
       return value(Value::integer(s.run_deferred()));
     };
-    t["fail_nth"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["fail_nth"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       const std::string &w = a[0].text;
       const spec::FailKind k = w == "alloc_page"   ? spec::FailKind::AllocPage
                                : w == "page_table" ? spec::FailKind::PageTable
@@ -144,9 +157,9 @@ const std::map<std::string, Adapter, std::less<>> &adapters() {
       s.fail_nth(k, a[1].num);
       return value(Value::none());
     };
-    auto alloc = [](spec::VmallocSpec &s, Gfp gfp, unsigned order, E e, u64 &fake) {
+    auto alloc = [](spec::VmallocSpec &s, Gfp gfp, unsigned order, E e, AdapterState &st) {
       const bool engine_ok = e.result.value.kind == ValueKind::Page;
-      const u64 handle = engine_ok ? e.result.value.num : fake++;
+      const u64 handle = engine_ok ? e.result.value.num : st.next_fake_handle++;
       const bool ok = s.alloc_pages(handle, gfp, order);
       Prediction p = any();
       p.check = [ok](const Value &v) {
@@ -157,124 +170,133 @@ const std::map<std::string, Adapter, std::less<>> &adapters() {
       };
       return p;
     };
-    t["alloc_page"] = [alloc](spec::VmallocSpec &s, A a, E e, u64 &f) {
+    t["alloc_page"] = [alloc](spec::VmallocSpec &s, A a, E e, AdapterState &f) {
       return alloc(s, static_cast<Gfp>(a[0].num), 0, e, f);
     };
-    t["alloc_pages"] = [alloc](spec::VmallocSpec &s, A a, E e, u64 &f) {
+    t["alloc_pages"] = [alloc](spec::VmallocSpec &s, A a, E e, AdapterState &f) {
       return alloc(s, static_cast<Gfp>(a[0].num), static_cast<unsigned>(a[1].num), e, f);
     };
-    t["__free_pages"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["__free_pages"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       s.free_pages(a[0].num, static_cast<unsigned>(a[1].num));
       return value(Value::none());
     };
-    t["get_page"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["get_page"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       s.get_page(a[0].num);
       return value(Value::none());
     };
-    t["put_page"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["put_page"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       s.put_page(a[0].num);
       return value(Value::none());
     };
     // touch/expect_fault go through the MMU, which the spec does not model;
     // check() is the engine's own invariants. Neither changes spec state.
-    for (const char *op : {"touch", "expect_fault", "check"})
-      t[op] = [](spec::VmallocSpec &, A, E, u64 &) { return any(); };
+    for (const char *op : {"touch", "expect_fault", "probe", "check"})
+      t[op] = [](spec::VmallocSpec &, A, E, AdapterState &) { return any(); };
     // ---- allocation ----
-    t["vmalloc"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vmalloc"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       return value(addr_or_null(s.vmalloc(num(a[0]))));
     };
-    t["vzalloc"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vzalloc"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       return value(addr_or_null(s.vzalloc(num(a[0]))));
     };
-    t["vmalloc_user"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vmalloc_user"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       return value(addr_or_null(s.vmalloc_user(num(a[0]))));
     };
-    t["vmalloc_exec"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vmalloc_exec"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       return value(addr_or_null(s.vmalloc_exec(num(a[0]))));
     };
-    t["vmalloc_32"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vmalloc_32"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       return value(addr_or_null(s.vmalloc_32(num(a[0]))));
     };
-    t["vmalloc_32_user"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vmalloc_32_user"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       return value(addr_or_null(s.vmalloc_32_user(num(a[0]))));
     };
-    t["vmalloc_node"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vmalloc_node"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       return value(addr_or_null(s.vmalloc_node(num(a[0]), node(a[1]))));
     };
-    t["vzalloc_node"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vzalloc_node"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       return value(addr_or_null(s.vzalloc_node(num(a[0]), node(a[1]))));
     };
-    t["__vmalloc"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["__vmalloc"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       return value(addr_or_null(s.__vmalloc(num(a[0]), static_cast<Gfp>(a[1].num), a[2].num)));
     };
-    t["__vmalloc_node"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["__vmalloc_node"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       return value(addr_or_null(s.__vmalloc_node(num(a[0]), a[1].num, static_cast<Gfp>(a[2].num),
                                                  a[3].num, node(a[4]), "__vmalloc_node")));
     };
-    t["__vmalloc_node_range"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["__vmalloc_node_range"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       return value(addr_or_null(s.__vmalloc_node_range(
           num(a[0]), a[1].num, a[2].num, a[3].num, static_cast<Gfp>(a[4].num), a[5].num, a[6].num,
           node(a[7]), "__vmalloc_node_range")));
     };
     // ---- freeing ----
-    t["vfree"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vfree"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       s.vfree(num(a[0]));
       return value(Value::none());
     };
-    t["vfree_atomic"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vfree_atomic"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       s.vfree_atomic(num(a[0]));
       return value(Value::none());
     };
-    t["vunmap"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vunmap"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       s.vunmap(num(a[0]));
       return value(Value::none());
     };
     // ---- reservations ----
-    t["get_vm_area"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
-      return value(vm_value(s.get_vm_area(num(a[0]), a[1].num)));
+    t["get_vm_area"] = [](spec::VmallocSpec &s, A a, E e, AdapterState &st) {
+      const auto v = s.get_vm_area(num(a[0]), a[1].num);
+      st.pair(e.result.value, v);
+      return value(vm_value(v));
     };
-    t["get_vm_area_caller"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
-      return value(vm_value(s.get_vm_area_caller(num(a[0]), a[1].num, "get_vm_area_caller")));
+    t["get_vm_area_caller"] = [](spec::VmallocSpec &s, A a, E e, AdapterState &st) {
+      const auto v = s.get_vm_area_caller(num(a[0]), a[1].num, "get_vm_area_caller");
+      st.pair(e.result.value, v);
+      return value(vm_value(v));
     };
-    t["__get_vm_area"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
-      return value(vm_value(s.__get_vm_area(num(a[0]), a[1].num, a[2].num, a[3].num)));
+    t["__get_vm_area"] = [](spec::VmallocSpec &s, A a, E e, AdapterState &st) {
+      const auto v = s.__get_vm_area(num(a[0]), a[1].num, a[2].num, a[3].num);
+      st.pair(e.result.value, v);
+      return value(vm_value(v));
     };
-    t["find_vm_area"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["find_vm_area"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       return value(vm_value(s.find_vm_area(num(a[0]))));
     };
-    t["remove_vm_area"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["remove_vm_area"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       return value(vm_value(s.remove_vm_area(num(a[0]))));
     };
-    t["alloc_vm_area"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
-      return value(vm_value(s.alloc_vm_area(num(a[0]))));
+    t["alloc_vm_area"] = [](spec::VmallocSpec &s, A a, E e, AdapterState &st) {
+      const auto v = s.alloc_vm_area(num(a[0]));
+      st.pair(e.result.value, v);
+      return value(vm_value(v));
     };
-    t["free_vm_area"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
-      auto info = vm_info_from(a[0], s);
-      if (info)
+    t["free_vm_area"] = [](spec::VmallocSpec &s, A a, E e, AdapterState &st) {
+      if (e.result.value.kind == ValueKind::Symbol) // the engine skipped a dead handle
+        return any();
+      if (auto info = st.spec_vm(a[0]))
         s.free_vm_area(*info);
       return value(Value::none());
     };
     // ---- mapping caller pages ----
-    t["vmap"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vmap"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       const auto pages = page_handles(a[0]);
       return value(
           addr_or_null(s.vmap(pages, static_cast<unsigned>(a[1].num), a[2].num, a[3].num)));
     };
-    t["map_kernel_range_noflush"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["map_kernel_range_noflush"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       const auto pages = page_handles(a[3]);
       const long r = s.map_kernel_range_noflush(a[0].num, a[1].num, a[2].num, pages);
       return value(r < 0 ? Value::error(static_cast<int>(r)) : Value::integer(static_cast<u64>(r)));
     };
-    t["unmap_kernel_range_noflush"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["unmap_kernel_range_noflush"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       s.unmap_kernel_range_noflush(a[0].num, a[1].num);
       return value(Value::none());
     };
-    t["unmap_kernel_range"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["unmap_kernel_range"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       s.unmap_kernel_range(a[0].num, a[1].num);
       return value(Value::none());
     };
     // ---- vm_map_ram: the placement is the engine's choice within rules ----
-    t["vm_map_ram"] = [](spec::VmallocSpec &s, A a, E e, u64 &) {
+    t["vm_map_ram"] = [](spec::VmallocSpec &s, A a, E e, AdapterState &) {
       const auto pages = page_handles(a[0]);
       const unsigned count = static_cast<unsigned>(a[1].num);
       Prediction p = any();
@@ -287,24 +309,24 @@ const std::map<std::string, Adapter, std::less<>> &adapters() {
       }
       return p;
     };
-    t["vm_unmap_ram"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vm_unmap_ram"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       s.vm_unmap_ram(a[0].num, static_cast<unsigned>(a[1].num));
       return value(Value::none());
     };
-    t["vm_unmap_aliases"] = [](spec::VmallocSpec &s, A, E, u64 &) {
+    t["vm_unmap_aliases"] = [](spec::VmallocSpec &s, A, E, AdapterState &) {
       s.vm_unmap_aliases();
       return value(Value::none());
     };
-    t["purge"] = [](spec::VmallocSpec &s, A, E, u64 &) {
+    t["purge"] = [](spec::VmallocSpec &s, A, E, AdapterState &) {
       s.purge_vmap_area_lazy();
       return value(Value::none());
     };
-    t["vmalloc_init"] = [](spec::VmallocSpec &s, A, E, u64 &) {
+    t["vmalloc_init"] = [](spec::VmallocSpec &s, A, E, AdapterState &) {
       s.vmalloc_init();
       return value(Value::none());
     };
     // ---- percpu areas ----
-    t["pcpu_get_vm_areas"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["pcpu_get_vm_areas"] = [](spec::VmallocSpec &s, A a, E e, AdapterState &st) {
       auto offsets = integers(a[0]);
       auto sizes = integers(a[1]);
       offsets.resize(a[2].num);
@@ -313,20 +335,25 @@ const std::map<std::string, Adapter, std::less<>> &adapters() {
       if (vms.empty())
         return value(Value::null());
       std::vector<Value> items;
-      for (const auto &v : vms)
-        items.push_back(vm_value(v));
+      for (std::size_t i = 0; i < vms.size(); ++i) {
+        items.push_back(vm_value(vms[i]));
+        if (e.result.value.kind == ValueKind::Array && i < e.result.value.items.size())
+          st.pair(e.result.value.items[i], vms[i]);
+      }
       return value(Value::array(std::move(items)));
     };
-    t["pcpu_free_vm_areas"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["pcpu_free_vm_areas"] = [](spec::VmallocSpec &s, A a, E e, AdapterState &st) {
+      if (e.result.value.kind == ValueKind::Symbol) // the engine skipped a dead handle
+        return any();
       std::vector<spec::VmInfo> vms;
       for (std::size_t i = 0; i < a[1].num && i < a[0].items.size(); ++i)
-        if (auto info = vm_info_from(a[0].items[i], s))
+        if (auto info = st.spec_vm(a[0].items[i]))
           vms.push_back(*info);
       s.pcpu_free_vm_areas(vms);
       return value(Value::none());
     };
     // ---- access and lookup ----
-    t["vread"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vread"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       std::vector<std::uint8_t> buf(a[1].num), known;
       const long n = s.vread(buf, a[0].num, &known);
       Prediction p = any();
@@ -343,13 +370,13 @@ const std::map<std::string, Adapter, std::less<>> &adapters() {
       };
       return p;
     };
-    t["vwrite"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vwrite"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       const std::string &d = a[1].text;
       return value(Value::integer(static_cast<u64>(s.vwrite(
           std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t *>(d.data()), d.size()),
           a[0].num))));
     };
-    t["vmalloc_to_page"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vmalloc_to_page"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       const bool mapped = s.vmalloc_to_page(a[0].num);
       Prediction p = any();
       p.check = [mapped](const Value &v) {
@@ -359,7 +386,7 @@ const std::map<std::string, Adapter, std::less<>> &adapters() {
       };
       return p;
     };
-    t["vmalloc_to_pfn"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vmalloc_to_pfn"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       const bool mapped = s.vmalloc_to_page(a[0].num);
       Prediction p = any();
       p.check = [mapped](const Value &v) {
@@ -368,20 +395,20 @@ const std::map<std::string, Adapter, std::less<>> &adapters() {
       };
       return p;
     };
-    t["is_vmalloc_addr"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["is_vmalloc_addr"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       return value(Value::integer(s.is_vmalloc_addr(a[0].num) ? 1 : 0));
     };
-    t["vmallocinfo"] = [](spec::VmallocSpec &s, A, E, u64 &) {
+    t["vmallocinfo"] = [](spec::VmallocSpec &s, A, E, AdapterState &) {
       return value(Value::bytes(s.vmallocinfo()));
     };
-    t["vm_area_add_early"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vm_area_add_early"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       s.vm_area_add_early(a[0].num, a[1].num, a[2].num);
       return value(Value::none());
     };
-    t["vm_area_register_early"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["vm_area_register_early"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       return value(Value::integer(s.vm_area_register_early(a[0].num, a[1].num, a[2].num)));
     };
-    t["new_vmap_block"] = [](spec::VmallocSpec &s, A a, E, u64 &) {
+    t["new_vmap_block"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
       const u64 r = static_cast<u64>(
           s.new_vmap_block(static_cast<unsigned>(a[0].num), static_cast<Gfp>(a[1].num)));
       return value(IS_ERR_VALUE(r) ? Value::error(PTR_ERR(r)) : Value::integer(r));
@@ -400,7 +427,10 @@ std::size_t reported(const std::vector<Diagnostic> &diags) {
 
 } // namespace
 
-SpecTarget::SpecTarget(const MachineConfig &cfg) : spec_(spec_config(cfg)) {}
+SpecTarget::SpecTarget(const MachineConfig &cfg)
+    : spec_(spec_config(cfg)), state_(std::make_unique<AdapterState>()) {}
+
+SpecTarget::~SpecTarget() = default;
 
 bool SpecTarget::models(const std::string &op) {
   return adapters().count(op) != 0;
@@ -412,7 +442,7 @@ std::string SpecTarget::run_and_compare(const std::string &op, const std::vector
   Prediction p;
   spec_.take_diags();
   try {
-    p = adapt(spec_, args, engine, next_fake_handle_);
+    p = adapt(spec_, args, engine, *state_);
   } catch (const spec::KernelBug &bug) {
     p.bug = bug.what();
   }

@@ -15,10 +15,13 @@
 
 namespace vmcheck {
 
+struct AdapterState;
+
 class SpecTarget {
 public:
   // Precondition: cfg.validate() is empty.
   explicit SpecTarget(const MachineConfig &cfg);
+  ~SpecTarget();
 
   // Whether the spec models `op` (ops it does not model make the run
   // engine-only from then on: the two states could no longer be compared).
@@ -38,7 +41,7 @@ public:
 
 private:
   spec::VmallocSpec spec_;
-  u64 next_fake_handle_ = u64{1} << 62; // spec handles for pages the engine failed to allocate
+  std::unique_ptr<AdapterState> state_;
 };
 
 } // namespace vmcheck

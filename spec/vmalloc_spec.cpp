@@ -257,7 +257,11 @@ std::optional<u64> VmallocSpec::get_vm_area_node(u64 size, u64 align, VmFlags fl
   if (should_fail(FailKind::VmapArea))
     return std::nullopt;
   const bool guard = cfg_.legacy || (flags & VM_NO_GUARD) == 0;
-  const u64 reserved = guard ? (size + PAGE_SIZE < size ? ~u64{0} : size + PAGE_SIZE) : size;
+  // Adding the guard page wraps a size within a page of 2^64 to 0, which
+  // alloc_vmap_area refuses (-EINVAL) before any search: NULL, no message.
+  if (guard && size + PAGE_SIZE < size)
+    return std::nullopt;
+  const u64 reserved = guard ? size + PAGE_SIZE : size;
   int err = 0;
   const std::optional<u64> addr = alloc_vmap_area(reserved, align, start, end, gfp, &err);
   if (!addr)
@@ -606,24 +610,36 @@ u64 VmallocSpec::vmap(std::span<const u64> pages, unsigned count, VmFlags flags,
   return *addr;
 }
 
+// The raw page-table calls stay inside one live area (the kerneldoc says the
+// range "should have been allocated using get_vm_area() and its friends"):
+// anything else is refused with a WARN. An empty range is the kernel's BUG_ON.
 long VmallocSpec::map_kernel_range_noflush(u64 addr, u64 size, pgprot_t /*prot*/,
                                            std::span<const u64> pages) {
   ensure_init();
   const char *fn = "map_kernel_range_noflush";
-  const u64 nr = size / PAGE_SIZE + (size % PAGE_SIZE != 0 ? 1 : 0);
-  if (!page_aligned(addr) || addr < vstart_ || addr >= vend_ || nr > (vend_ - addr) / PAGE_SIZE) {
-    warn(fn, "range " + hex(addr) + "+" + hex(size) + " is not page aligned inside vmalloc space");
+  const u64 len = page_align_wrap(size);
+  if (len == 0)
+    throw KernelBug(fn, "empty range");
+  const Area *area = nullptr;
+  if (page_aligned(addr) && addr + len > addr)
+    if (auto i = index_containing(addr))
+      area = &areas_[*i];
+  // pcpu areas have no guard page; every other vm_struct area keeps its last
+  // page unmapped unless it was made VM_NO_GUARD.
+  const bool guard = area && area->caller != "pcpu_get_vm_areas" &&
+                     (cfg_.legacy || (area->flags & VM_NO_GUARD) == 0);
+  if (area == nullptr || area->kind != AreaKind::VmArea ||
+      addr + len > area->end - (guard ? PAGE_SIZE : 0)) {
+    warn(fn, "range " + hex(addr) + "+" + hex(size) + " is not inside one vm area");
     return -EINVAL;
   }
-  if (nr == 0)
-    throw KernelBug(fn, "empty range");
   std::vector<u64> frames;
-  for (u64 i = 0; i < nr; ++i) {
+  for (u64 i = 0; i < len / PAGE_SIZE; ++i) {
     const std::optional<u64> f = i < pages.size() ? handle_frame(pages[i]) : std::nullopt;
     frames.push_back(f.value_or(0));
   }
-  const int err = map_frames(addr, frames, "vmap_pte_range");
-  return err != 0 ? err : static_cast<long>(nr);
+  const int err = map_frames(addr, frames, "map_kernel_range_noflush");
+  return err != 0 ? err : static_cast<long>(len / PAGE_SIZE);
 }
 
 void VmallocSpec::unmap_kernel_range_noflush(u64 addr, u64 size) {
@@ -632,8 +648,11 @@ void VmallocSpec::unmap_kernel_range_noflush(u64 addr, u64 size) {
   const u64 len = page_align_wrap(size);
   if (len == 0)
     throw KernelBug(fn, "empty range");
-  if (!page_aligned(addr) || addr < vstart_ || addr >= vend_ || len > vend_ - addr) {
-    warn(fn, "range " + hex(addr) + "+" + hex(size) + " is not page aligned inside vmalloc space");
+  std::optional<std::size_t> i;
+  if (page_aligned(addr) && addr + len > addr)
+    i = index_containing(addr);
+  if (!i || areas_[*i].kind == AreaKind::Lazy || addr + len > areas_[*i].end) {
+    warn(fn, "range " + hex(addr) + "+" + hex(size) + " is not inside one live area");
     return;
   }
   unmap_range(addr, addr + len);

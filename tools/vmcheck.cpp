@@ -1,6 +1,7 @@
 // vmcheck: the command-line program. One table of subcommands; each parses
 // its own flags and returns the process exit status.
 #include "harness/executor.h"
+#include "tools/commands.h"
 
 #include <cstdio>
 #include <filesystem>
@@ -29,6 +30,8 @@ constexpr const char *kReplayUsage =
     "Exit status: 0 all traces ok, 1 a divergence or violation, 2 a malformed\n"
     "or unreadable trace.\n";
 
+} // namespace
+
 bool read_file(const std::string &path, std::string &out) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
@@ -41,6 +44,8 @@ bool read_file(const std::string &path, std::string &out) {
   out = ss.str();
   return !in.bad();
 }
+
+namespace {
 
 int cmd_replay(const std::vector<std::string_view> &args) {
   ReplayOptions options;
@@ -100,6 +105,11 @@ struct Subcommand {
 
 constexpr Subcommand kSubcommands[] = {
     {"replay", "replay trace files, checking results and invariants", cmd_replay},
+    {"decode", "print a fuzz input (bytes) as a trace", cmd_decode},
+    {"encode", "turn a trace back into fuzz input bytes", cmd_encode},
+    {"fuzz", "run the fuzz targets and print a summary table", cmd_fuzz},
+    {"minimize", "shrink a failing trace, keeping its failure", cmd_minimize},
+    {"vmallocinfo", "replay a trace and print /proc/vmallocinfo", cmd_vmallocinfo},
 };
 
 void print_usage(std::ostream &out) {

@@ -84,22 +84,27 @@ std::optional<u64> find_pcpu_base(const Vmalloc &v, std::span<const u64> offsets
   if (!found)
     return vmalloc_end - last_end;
   u64 base = v.pvm_determine_end(next, prev, align) - end;
+  // Every move pulls base strictly down, which is what ends the scan.
+  auto pull_down = [&](u64 to) {
+    if (to + last_end >= base + last_end)
+      throw KernelBug(kPcpu, "base did not move down from " + hex(base));
+    base = to;
+    term_area = area;
+  };
   for (;;) {
     // base may have wrapped below zero: compare with last_end added back.
     if (base + last_end < vmalloc_start + last_end)
       return std::nullopt;
     if (next && next->va_start < base + end) {
       // Overlaps the area above: end right below it.
-      base = v.pvm_determine_end(next, prev, align) - end;
-      term_area = area;
+      pull_down(v.pvm_determine_end(next, prev, align) - end);
       continue;
     }
     if (prev && prev->va_end > base + start) {
       // Overlaps the area below: end right below that one instead.
       next = prev;
       prev = v.pvm_find_next_prev(next->va_start).prev;
-      base = v.pvm_determine_end(next, prev, align) - end;
-      term_area = area;
+      pull_down(v.pvm_determine_end(next, prev, align) - end);
       continue;
     }
     // Fits; every area must fit again since the last time base moved.
@@ -178,8 +183,8 @@ std::vector<VmStruct *> Vmalloc::pcpu_get_vm_areas(std::span<const u64> offsets,
       last_area = i;
     for (std::size_t j = i + 1; j < nr; ++j)
       if (offsets[j] < end && start < offsets[j] + sizes[j])
-        throw KernelBug(kPcpu, "areas " + std::to_string(i) + " and " + std::to_string(j) +
-                                   " overlap");
+        throw KernelBug(kPcpu,
+                        "areas " + std::to_string(i) + " and " + std::to_string(j) + " overlap");
   }
   const u64 last_end = offsets[last_area] + sizes[last_area];
   const u64 vmalloc_start = (m_.vmalloc_start() + align - 1) & ~(align - 1);
@@ -227,7 +232,8 @@ std::vector<VmStruct *> Vmalloc::pcpu_get_vm_areas(std::span<const u64> offsets,
     vm->id = next_vm_id_++;
     vm->addr = start;
     vm->size = size;
-    vm->flags = VM_ALLOC | VM_NO_GUARD;
+    vm->flags = VM_ALLOC; // 4.19's setup_vmalloc_vm(..., VM_ALLOC, ...)
+    vm->has_guard = false;
     vm->caller = kPcpu;
     busy_[start] = VmapArea{start, start + size, vm->id, 0};
     vms.push_back(vm.get());

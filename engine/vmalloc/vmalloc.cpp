@@ -100,6 +100,7 @@ void Vmalloc::vmalloc_init() {
     vm->size = size;
     vm->flags = early_flags_[i];
     vm->caller = "vm_area_add_early";
+    vm->has_guard = false;
     if (backend_ == Backend::Modern) {
       free_.reserve(addr, size);
     } else {
@@ -186,7 +187,7 @@ bool Vmalloc::is_guard_page(u64 va) const {
   if (va >= a.va_end || a.vm_id == 0)
     return false;
   const auto vm = vms_.find(a.vm_id);
-  if (vm == vms_.end() || (vm->second->flags & VM_NO_GUARD))
+  if (vm == vms_.end() || !vm->second->has_guard)
     return false;
   return va >= a.va_end - PAGE_SIZE;
 }
@@ -253,14 +254,27 @@ void Vmalloc::purge_vmap_area_lazy() {
 
 // ---- page-table helpers -------------------------------------------------------------------
 
-int Vmalloc::vmap_page_range(u64 start, u64 end, pgprot_t prot, std::span<const Pfn> pages) {
+int Vmalloc::vmap_page_range(u64 start, u64 end, pgprot_t prot, std::span<const Pfn> pages,
+                             const char *fn) {
   PageTables &pt = m_.pt();
   int nr = 0;
+  // Per page, in 4.19's vmap_pte_range order: the page table first (its
+  // allocation may fail), then WARN_ON(!pte_none) -> -EBUSY, then
+  // WARN_ON(!page) -> -ENOMEM. What was mapped before a failure stays.
   for (u64 va = start; va < end; va += PAGE_SIZE, ++nr) {
-    if (static_cast<std::size_t>(nr) >= pages.size())
-      return -ENOMEM; // the kernel's "page == NULL" case
-    const int err = pt.map_page(pt.kernel_root(), va, pages[static_cast<std::size_t>(nr)], prot);
-    if (err != 0)
+    const std::size_t i = static_cast<std::size_t>(nr);
+    if (!pt.ensure_pte_slot(pt.kernel_root(), va))
+      return -ENOMEM;
+    if (pt.walk(pt.kernel_root(), va).present()) {
+      m_.diag().warn(fn, "PTE already present", va);
+      return -EBUSY;
+    }
+    if (i >= pages.size() || !m_.mem().pfn_valid(pages[i]) ||
+        m_.mem().peek(pages[i]).refcount == 0) {
+      m_.diag().warn(fn, "no page to map", va);
+      return -ENOMEM;
+    }
+    if (const int err = pt.map_page(pt.kernel_root(), va, pages[i], prot); err != 0)
       return err;
   }
   return nr;
@@ -289,11 +303,15 @@ VmStruct *Vmalloc::__get_vm_area_node(u64 size, u64 align, VmFlags flags, u64 st
   ensure_initialized();
   if (backend_ == Backend::Legacy && m_.in_interrupt())
     throw KernelBug("__get_vm_area_node", "called in interrupt context");
+  // Size 0 is a silent NULL before anything else, as in the kernel.
+  if (page_align_wrapping(size) == 0)
+    return nullptr;
   if (flags & ~VM_KNOWN_MASK) {
     m_.diag().warn(caller, "unknown vm_struct flags " + hex(flags));
     return nullptr;
   }
-  if (start < m_.vmalloc_start() || end > m_.vmalloc_end() || start >= end) {
+  if (start < m_.vmalloc_start() || start > m_.vmalloc_end() || end < m_.vmalloc_start() ||
+      end > m_.vmalloc_end()) {
     m_.diag().warn(caller,
                    "range " + hex(start) + "-" + hex(end) + " is not inside the vmalloc space");
     return nullptr;
@@ -324,6 +342,7 @@ VmStruct *Vmalloc::__get_vm_area_node(u64 size, u64 align, VmFlags flags, u64 st
   vm->addr = r;
   vm->size = size;
   vm->flags = backend_ == Backend::Legacy ? (flags & ~VM_NO_GUARD) : flags;
+  vm->has_guard = backend_ == Backend::Legacy || !(flags & VM_NO_GUARD);
   vm->caller = caller;
   VmStruct *raw = vm.get();
   vms_[id] = std::move(vm);
@@ -367,7 +386,8 @@ std::unique_ptr<VmStruct> Vmalloc::remove_vm_area(u64 addr) {
     // Seed 003: unmap_vm_area() flushes, and the size handed back has no guard.
     vunmap_page_range(vm->addr, vm->addr + vm->size);
     free_vmap_area_noflush(vm->addr);
-    vm->size -= PAGE_SIZE;
+    if (vm->has_guard)
+      vm->size -= PAGE_SIZE;
   } else {
     free_unmap_vmap_area(va->va_start);
   }
@@ -445,7 +465,8 @@ u64 Vmalloc::__vmalloc_area_node(VmStruct *area, Gfp gfp, pgprot_t prot, int nod
     area->pages.push_back(*pfn);
   }
   area->nr_pages = nr_pages;
-  if (vmap_page_range(addr, addr + get_vm_area_size(*area), prot, area->pages) < 0) {
+  if (vmap_page_range(addr, addr + get_vm_area_size(*area), prot, area->pages, "vmap_pte_range") <
+      0) {
     if (!(gfp & __GFP_NOWARN))
       m_.diag().warn("__vmalloc_area_node", "vmalloc: allocation failure, allocated " +
                                                 std::to_string(u64{nr_pages} * PAGE_SIZE) + " of " +
@@ -646,58 +667,69 @@ u64 Vmalloc::vmap(std::span<const Pfn> pages, unsigned count, VmFlags flags, pgp
   if (area == nullptr)
     return 0;
   const u64 addr = area->addr;
-  if (vmap_page_range(addr, addr + get_vm_area_size(*area), prot, pages.first(count)) < 0) {
+  if (vmap_page_range(addr, addr + get_vm_area_size(*area), prot, pages.first(count),
+                      "vmap_pte_range") < 0) {
     __vunmap(addr, false, "vunmap");
     return 0;
   }
   return addr;
 }
 
+// The raw page-table calls must stay inside one live area (their kerneldoc:
+// "should have been allocated using get_vm_area() and its friends"); a range
+// that is not is refused with a WARN, so a trace cannot corrupt another
+// area's mappings or map a guard page through them.
+const VmapArea *Vmalloc::area_around(u64 addr, u64 end) const {
+  auto it = busy_.upper_bound(addr);
+  if (it == busy_.begin())
+    return nullptr;
+  --it;
+  return end <= it->second.va_end ? &it->second : nullptr;
+}
+
 long Vmalloc::map_kernel_range_noflush(u64 addr, u64 size, pgprot_t prot,
                                        std::span<const Pfn> pages) {
   ensure_initialized();
-  const u64 end = addr + page_align(size);
-  if (!page_aligned(addr) || end < addr || !is_vmalloc_addr(addr) ||
-      (end > addr && !is_vmalloc_addr(end - 1))) {
-    m_.diag().warn("map_kernel_range_noflush", "range " + hex(addr) + "+" + hex(size) +
-                                                   " is not page aligned inside vmalloc space");
+  const char *fn = "map_kernel_range_noflush";
+  const u64 len = page_align_wrapping(size);
+  if (len == 0)
+    throw KernelBug(fn, "empty range at " + hex(addr));
+  const VmapArea *va =
+      page_aligned(addr) && addr + len > addr ? area_around(addr, addr + len) : nullptr;
+  const VmStruct *vm = va && va->vm_id ? vms_.at(va->vm_id).get() : nullptr;
+  if (vm == nullptr || addr + len > vm->addr + (vm->has_guard ? vm->size - PAGE_SIZE : vm->size)) {
+    m_.diag().warn(fn, "range " + hex(addr) + "+" + hex(size) +
+                           " is not page aligned inside one vm area (guard page excluded)");
     return -EINVAL;
   }
-  for (u64 i = 0; i < (end - addr) >> PAGE_SHIFT && i < pages.size(); ++i) {
-    if (!m_.mem().pfn_valid(pages[i]) || m_.mem().peek(pages[i]).refcount == 0) {
-      m_.diag().warn("map_kernel_range_noflush",
-                     "page " + std::to_string(i) + " is not an allocated page");
-      return -EINVAL;
-    }
+  return vmap_page_range(addr, addr + len, prot, pages, fn);
+}
+
+// Validates an unmap range; WARNs and returns false when it is not a
+// page-aligned part of one live area.
+bool Vmalloc::unmap_range_ok(const char *fn, u64 addr, u64 size) {
+  ensure_initialized();
+  const u64 len = page_align_wrapping(size);
+  if (len == 0)
+    throw KernelBug(fn, "empty range at " + hex(addr));
+  if (!page_aligned(addr) || addr + len < addr || area_around(addr, addr + len) == nullptr) {
+    m_.diag().warn(fn, "range " + hex(addr) + "+" + hex(size) +
+                           " is not page aligned inside one live area");
+    return false;
   }
-  return vmap_page_range(addr, end, prot, pages);
+  return true;
 }
 
 void Vmalloc::unmap_kernel_range_noflush(u64 addr, u64 size) {
-  ensure_initialized();
-  const u64 end = addr + page_align(size);
-  if (end <= addr)
-    throw KernelBug("unmap_kernel_range_noflush", "empty or wrapping range " + hex(addr));
-  if (!is_vmalloc_addr(addr) || !is_vmalloc_addr(end - 1)) {
-    m_.diag().warn("unmap_kernel_range_noflush",
-                   "range " + hex(addr) + "+" + hex(size) + " is not inside vmalloc space");
-    return;
-  }
-  vunmap_page_range(addr & PAGE_MASK, end);
+  if (unmap_range_ok("unmap_kernel_range_noflush", addr, size))
+    vunmap_page_range(addr, addr + page_align(size));
 }
 
 void Vmalloc::unmap_kernel_range(u64 addr, u64 size) {
-  ensure_initialized();
-  const u64 end = addr + page_align(size);
-  if (end <= addr)
-    throw KernelBug("unmap_kernel_range", "empty or wrapping range " + hex(addr));
-  if (!is_vmalloc_addr(addr) || !is_vmalloc_addr(end - 1)) {
-    m_.diag().warn("unmap_kernel_range",
-                   "range " + hex(addr) + "+" + hex(size) + " is not inside vmalloc space");
+  if (!unmap_range_ok("unmap_kernel_range", addr, size))
     return;
-  }
-  vunmap_page_range(addr & PAGE_MASK, end);
-  m_.mmu().flush_tlb_kernel_range(addr & PAGE_MASK, end);
+  vunmap_page_range(addr, addr + page_align(size));
+  m_.mmu().flush_tlb_kernel_range(addr, addr + page_align(size));
 }
 
 // ---- invariants and hashing
@@ -722,6 +754,8 @@ std::string Vmalloc::check() const {
     prev_end = va->va_end;
     first = false;
   }
+  if (auto e = check_vmap_blocks(); !e.empty())
+    return e;
   // Free + busy + lazy tile the range exactly (modern).
   if (backend_ == Backend::Modern) {
     if (auto e = free_.check(); !e.empty())
@@ -769,7 +803,7 @@ std::string Vmalloc::check() const {
     const VmStruct &vm = *it->second;
     if (vm.addr != va.va_start || vm.size != va.size())
       return "vm_struct " + hex(vm.addr) + " does not match its area";
-    if (!(vm.flags & VM_NO_GUARD) && pt.walk(pt.kernel_root(), va.va_end - PAGE_SIZE).present())
+    if (vm.has_guard && pt.walk(pt.kernel_root(), va.va_end - PAGE_SIZE).present())
       return "guard page of " + hex(s) + " is mapped";
     if ((vm.flags & VM_ALLOC) && !(vm.flags & VM_UNINITIALIZED)) {
       for (unsigned i = 0; i < vm.nr_pages; ++i) {
@@ -843,6 +877,7 @@ void Vmalloc::hash_into(StateHasher &h) const {
     h.add(vm->caller);
     h.add(vm->pages_array);
     h.add(vm->ptes.size());
+    h.add(vm->has_guard);
   }
   h.tag(early_.size());
   for (const auto &[a, s] : early_) {

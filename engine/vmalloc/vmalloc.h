@@ -46,6 +46,10 @@ struct VmStruct {
   std::string caller;    // the API function that created it (printed as %pS)
   u64 pages_array = 0;   // VM_VPAGES: address of the vmalloc'ed pages[] array
   std::vector<u64> ptes; // alloc_vm_area: physical addresses of the PTE slots
+  // Whether the area's last page is a guard page. Not a flag: pcpu areas
+  // carry plain VM_ALLOC (as 4.19 sets them) yet have no guard, and early
+  // areas have whatever size their registrant gave.
+  bool has_guard = true;
 };
 
 // get_vm_area_size(): usable size, without the guard page.
@@ -224,7 +228,12 @@ private:
   u64 __vmalloc_area_node(VmStruct *area, Gfp gfp, pgprot_t prot, int node);
   void __vunmap(u64 addr, bool deallocate_pages, const char *fn);
   void free_vm_pages(VmStruct &vm);
-  int vmap_page_range(u64 start, u64 end, pgprot_t prot, std::span<const Pfn> pages);
+  // Maps pages[i] at start + i pages; the count mapped or -errno.
+  int vmap_page_range(u64 start, u64 end, pgprot_t prot, std::span<const Pfn> pages,
+                      const char *fn);
+  // The busy area that holds all of [addr, end), if any.
+  const VmapArea *area_around(u64 addr, u64 end) const;
+  bool unmap_range_ok(const char *fn, u64 addr, u64 size);
   void vunmap_page_range(u64 start, u64 end);
   void ensure_initialized();
   void run_deferred_vfree(unsigned cpu);
@@ -233,6 +242,9 @@ private:
   void vb_free(u64 addr, u64 size);
   void free_vmap_block(u64 va_start);
   void purge_fragmented_blocks_allcpus();
+  // The VmapBlock invariants and their agreement with busy_ and vbq_free_;
+  // first violation or empty (for check()).
+  std::string check_vmap_blocks() const;
 
   Machine &m_;
   Backend backend_;

@@ -31,7 +31,9 @@ unsigned pages_order(u64 pages) {
   return order;
 }
 
-u64 block_base(u64 addr) { return addr & ~(VMAP_BLOCK_SIZE - 1); }
+u64 block_base(u64 addr) {
+  return addr & ~(VMAP_BLOCK_SIZE - 1);
+}
 
 unsigned block_offset(u64 addr) {
   return static_cast<unsigned>((addr & (VMAP_BLOCK_SIZE - 1)) >> PAGE_SHIFT);
@@ -72,11 +74,11 @@ u64 Vmalloc::vm_map_ram(std::span<const Pfn> pages, unsigned count, int node, pg
   if (backend_ == Backend::Modern && count <= VMAP_MAX_ALLOC)
     addr = vb_alloc(size, GFP_KERNEL);
   else
-    addr = alloc_vmap_area(size, PAGE_SIZE, m_.vmalloc_start(), m_.vmalloc_end(), node,
-                           GFP_KERNEL, VMAP_RAM, 0);
+    addr = alloc_vmap_area(size, PAGE_SIZE, m_.vmalloc_start(), m_.vmalloc_end(), node, GFP_KERNEL,
+                           VMAP_RAM, 0);
   if (IS_ERR_VALUE(addr))
     return 0;
-  if (vmap_page_range(addr, addr + size, prot, pages.first(count)) < 0) {
+  if (vmap_page_range(addr, addr + size, prot, pages.first(count), "vmap_pte_range") < 0) {
     vm_unmap_ram(addr, count);
     return 0;
   }
@@ -172,8 +174,8 @@ void Vmalloc::vb_free(u64 addr, u64 size) {
   const unsigned offset = block_offset(addr);
   auto live = vb.live.find(offset);
   if (live == vb.live.end() || live->second != order)
-    throw KernelBug("vb_free", "no live sub-allocation of order " + std::to_string(order) +
-                                   " at " + hex(addr));
+    throw KernelBug("vb_free", "no live sub-allocation of order " + std::to_string(order) + " at " +
+                                   hex(addr));
   vb.live.erase(live);
   // PTEs go now; the TLB entries stay until vm_unmap_aliases or the block's
   // lazy purge flushes the dirty range.
@@ -245,6 +247,49 @@ void Vmalloc::vm_unmap_aliases() {
   purge_fragmented_blocks_allcpus();
   if (!purge_lazy_areas(start, end, false) && flush)
     m_.mmu().flush_tlb_kernel_range(start, end);
+}
+
+std::string Vmalloc::check_vmap_blocks() const {
+  for (const auto &[va_start, vb] : blocks_) {
+    const std::string where = "vmap block " + hex(va_start);
+    auto va = busy_.find(va_start);
+    if (va == busy_.end() || va->second.size() != VMAP_BLOCK_SIZE || va->second.vm_id != 0 ||
+        va->second.flags != (VMAP_RAM | VMAP_BLOCK) || block_base(va_start) != va_start)
+      return where + " has no aligned busy VMAP_BLOCK area of its size";
+    if (vb.cpu >= vbq_free_.size())
+      return where + " belongs to no CPU";
+    u64 live_pages = 0;
+    unsigned next_free = 0;
+    for (const auto &[offset, order] : vb.live) {
+      if (offset < next_free || order >= fls64(VMAP_BBMAP_BITS) - 1)
+        return where + " has overlapping or oversized sub-allocations";
+      next_free = offset + (1u << order);
+      live_pages += 1u << order;
+    }
+    if (vb.free > VMAP_BBMAP_BITS || u64{vb.free} + vb.dirty + live_pages != VMAP_BBMAP_BITS)
+      return where + ": free + dirty + live pages != VMAP_BBMAP_BITS";
+    if (next_free > VMAP_BBMAP_BITS - vb.free)
+      return where + " has a sub-allocation beyond its bump pointer";
+    const bool dirty_empty = vb.dirty_min == VMAP_BBMAP_BITS && vb.dirty_max == 0;
+    if (!dirty_empty && (vb.dirty_min >= vb.dirty_max || vb.dirty_max > VMAP_BBMAP_BITS))
+      return where + " has a malformed dirty range";
+    const auto &queue = vbq_free_[vb.cpu];
+    const auto listed = std::count(queue.begin(), queue.end(), va_start);
+    if (listed != (vb.free != 0 ? 1 : 0))
+      return where + (vb.free != 0 ? " has free space but is not listed once on its CPU's free list"
+                                   : " is full but listed on its CPU's free list");
+  }
+  for (std::size_t cpu = 0; cpu < vbq_free_.size(); ++cpu)
+    for (u64 va_start : vbq_free_[cpu]) {
+      auto vb = blocks_.find(va_start);
+      if (vb == blocks_.end() || vb->second.cpu != cpu)
+        return "cpu " + std::to_string(cpu) + "'s free list holds " + hex(va_start) +
+               ", not one of its blocks";
+    }
+  for (const auto &[s, va] : busy_)
+    if ((va.flags & VMAP_BLOCK) && blocks_.count(s) == 0)
+      return "busy VMAP_BLOCK area " + hex(s) + " has no vmap block";
+  return {};
 }
 
 } // namespace vmcheck

@@ -1,0 +1,1077 @@
+#include "harness/codec.h"
+
+#include "vmcheck/abi.h"
+
+#include <array>
+#include <functional>
+#include <map>
+
+namespace vmcheck {
+
+namespace {
+
+constexpr std::uint8_t kLiteral = 0xff;  // selector: an 8-byte literal follows
+constexpr std::uint8_t kNullAddr = 0xfe; // selector: the literal NULL
+constexpr std::size_t kMaxHandles = 200; // handle selectors stay below kNullAddr
+
+// ---- tables of interesting values ------------------------------------------------------
+
+constexpr u64 P = PAGE_SIZE;
+constexpr u64 S = VMALLOC_START_L4;
+
+constexpr std::array<u64, 18> kSizes = {
+    0,      1,      P - 1,   P,       P + 1,   2 * P,         3 * P,        4 * P,  16 * P,
+    64 * P, 65 * P, 100 * P, 513 * P, 1 << 20, u64{8191} * P, u64{1} << 32, ~P + 1, 17 * P + 5};
+constexpr std::array<u64, 11> kAligns = {1,       P, 2 * P, 8 * P,        1 << 16,     1 << 21,
+                                         1 << 22, 3, 0,     u64{1} << 40, u64{1} << 46};
+constexpr std::array<u64, 9> kGfps = {
+    GFP_KERNEL, GFP_KERNEL | __GFP_ZERO, GFP_KERNEL | __GFP_NOWARN,  GFP_ATOMIC,
+    GFP_NOWAIT, GFP_DMA32 | GFP_KERNEL,  GFP_KERNEL | __GFP_HIGHMEM, GFP_KERNEL | __GFP_THISNODE,
+    0x80000000u};
+constexpr std::array<u64, 3> kProts = {PAGE_KERNEL, PAGE_KERNEL_EXEC, PAGE_KERNEL_RO};
+constexpr std::array<u64, 8> kVmFlags = {
+    0, VM_ALLOC, VM_IOREMAP, VM_MAP, VM_USERMAP, VM_NO_GUARD, VM_IOREMAP | VM_NO_GUARD, 0x10000};
+// What both backends treat alike (VM_NO_GUARD and VM_IOREMAP alignment are
+// documented differences).
+constexpr std::array<u64, 5> kSharedVmFlags = {0, VM_ALLOC, VM_MAP, VM_USERMAP, 0x10000};
+constexpr std::array<u64, 5> kNodes = {static_cast<u64>(-1), 0, 1, 2, 7};
+constexpr std::array<u64, 12> kCounts = {0, 1, 2, 3, 4, 5, 8, 16, 63, 64, 65, 70};
+constexpr std::array<u64, 8> kListLens = {1, 2, 3, 4, 8, 64, 65, 70};
+constexpr std::array<u64, 7> kOrders = {0, 1, 2, 3, 6, 10, 11};
+constexpr std::array<u64, 5> kCpus = {0, 1, 2, 3, 5};
+constexpr std::array<u64, 6> kFailNs = {1, 2, 3, 5, 10, 0};
+constexpr std::array<u64, 7> kByteLens = {1, 2, 3, 8, 64, P, P + 1};
+constexpr std::array<u64, 7> kReadLens = {0, 1, 2, 8, P, P + 1, 2 * P};
+constexpr std::array<std::int64_t, 8> kOffsets = {0, 1, 4095, 4096, 8192, 12288, -1, -4096};
+constexpr std::array<std::int64_t, 3> kFreeOffsets = {0, 1, 4095};
+constexpr std::array<std::int64_t, 3> kVmOffsets = {0, 4096, 8192};
+constexpr std::array<u64, 4> kFreeRawAddrs = {0, VMALLOC_END_L4, S - P, S + 0x123};
+constexpr std::array<u64, 6> kRawAddrs = {S, S + P, VMALLOC_END_L4, 0, S - P, S + 0x100000};
+// (start, end) windows for __get_vm_area / __vmalloc_node_range.
+constexpr std::array<std::pair<u64, u64>, 6> kWindows = {
+    {{S, VMALLOC_END_L4},
+     {S + 0x100000, S + 0x104000},
+     {S, S + 0x10000},
+     {VMALLOC_END_L4 - 0x100000 + 1, VMALLOC_END_L4},
+     {S - P, S + P},
+     {S + 0x2000, S + 0x2000}}};
+constexpr std::array<std::string_view, 3> kModes = {"read", "write", "exec"};
+constexpr std::array<std::string_view, 3> kFailKinds = {"alloc_page", "page_table", "vmap_area"};
+
+struct PcpuCall {
+  std::vector<u64> offsets, sizes;
+  u64 align;
+};
+const std::vector<PcpuCall> &pcpu_calls() {
+  static const std::vector<PcpuCall> calls = {
+      {{0, 64 << 10}, {16 << 10, 16 << 10}, P},
+      {{0}, {P}, P},
+      {{0, 1 << 20, 3 << 20}, {64 << 10, 64 << 10, 64 << 10}, 64 << 10},
+      {{0, 2 << 20}, {2 << 20, 2 << 20}, 2 << 20},
+      {{0}, {u64{32} << 40}, P},
+      {{0, 2 * P}, {2 * P, 2 * P}, 2 * P},
+  };
+  return calls;
+}
+
+const std::vector<std::string> &configs(Vocabulary v) {
+  static const std::vector<std::string> api = {
+      "cpus=2 nodes=2 mem=64M lazy=auto",        "cpus=2 nodes=2 mem=64M lazy=0",
+      "cpus=4 nodes=2 mem=64M lazy=16",          "cpus=1 nodes=1 mem=32M lazy=64",
+      "cpus=2 nodes=2 mem=64M paging=5 lazy=32", "cpus=3 nodes=1 mem=16M lazy=auto"};
+  static const std::vector<std::string> backends = {"cpus=2 nodes=1 mem=64M lazy=0",
+                                                    "cpus=4 nodes=2 mem=32M lazy=0"};
+  static const std::vector<std::string> pcpu = {"cpus=4 nodes=2 mem=64M lazy=auto",
+                                                "cpus=2 nodes=1 mem=32M lazy=8"};
+  switch (v) {
+  case Vocabulary::VmallocApi:
+    return api;
+  case Vocabulary::Backends:
+    return backends;
+  case Vocabulary::Pcpu:
+    return pcpu;
+  }
+  return api;
+}
+
+// ---- AST builders ---------------------------------------------------------------------
+
+Expr int_expr(u64 v) {
+  Expr e;
+  e.kind = ExprKind::Int;
+  e.value = v;
+  return e;
+}
+Expr name_expr(std::string n) {
+  Expr e;
+  e.kind = ExprKind::Name;
+  e.text = std::move(n);
+  return e;
+}
+Expr offset_expr(const std::string &n, std::int64_t off) {
+  if (off == 0)
+    return name_expr(n);
+  Expr e;
+  e.kind = off > 0 ? ExprKind::Add : ExprKind::Sub;
+  e.kids = {name_expr(n), int_expr(static_cast<u64>(off > 0 ? off : -off))};
+  return e;
+}
+Expr bytes_expr(std::string data) {
+  Expr e;
+  e.kind = ExprKind::Bytes;
+  e.text = std::move(data);
+  return e;
+}
+Expr list_expr(std::vector<Expr> items) {
+  Expr e;
+  e.kind = ExprKind::List;
+  e.kids = std::move(items);
+  return e;
+}
+
+// ---- the argument kinds and the op catalogue -------------------------------------------
+
+enum class Arg : std::uint8_t {
+  Size,
+  Align,
+  Gfp,
+  Prot,
+  VmFlags,
+  SharedVmFlags,
+  VmAddr,   // the start of a live get_vm_area area (+ a page offset): what
+            // the raw page-table calls are documented to work on
+  LiveAddr, // backends: the start of an address handle not freed yet (a
+            // dead one's start may be another area's interior, which the
+            // backends look up differently by design)
+  FreeAddr, // what frees take: offsets that stay inside the handle's own area
+            // and raw addresses no area can occupy, so that a free never
+            // reaches an area the decoder tracks under another handle
+  Node,
+  Window,
+  Addr,
+  StartAddr,
+  Count,
+  Order,
+  Cpu,
+  FailKind,
+  FailN,
+  Mode,
+  Bytes,
+  ReadLen,
+  PageList,
+  LiveVm,
+  LivePage,
+  LiveRam,
+  LivePcpu,
+  PcpuCall,
+};
+enum class Binds : std::uint8_t { None, Addr, Vm, Page, Ram, Pcpu };
+
+struct OpSpec {
+  std::string_view name;
+  std::vector<Arg> args;
+  Binds binds = Binds::None;
+  bool irq_ok = true; // may be emitted in interrupt context
+};
+
+const std::vector<OpSpec> &catalogue(Vocabulary v) {
+  using A = Arg;
+  static const std::vector<OpSpec> api = {
+      {"vmalloc", {A::Size}, Binds::Addr},
+      {"vzalloc", {A::Size}, Binds::Addr},
+      {"vmalloc_user", {A::Size}, Binds::Addr},
+      {"vmalloc_node", {A::Size, A::Node}, Binds::Addr},
+      {"vzalloc_node", {A::Size, A::Node}, Binds::Addr},
+      {"vmalloc_exec", {A::Size}, Binds::Addr},
+      {"vmalloc_32", {A::Size}, Binds::Addr},
+      {"vmalloc_32_user", {A::Size}, Binds::Addr},
+      {"__vmalloc", {A::Size, A::Gfp, A::Prot}, Binds::Addr},
+      {"__vmalloc_node", {A::Size, A::Align, A::Gfp, A::Prot, A::Node}, Binds::Addr},
+      {"__vmalloc_node_range",
+       {A::Size, A::Align, A::Window, A::Gfp, A::Prot, A::VmFlags, A::Node},
+       Binds::Addr},
+      {"vfree", {A::FreeAddr}},
+      {"vfree_atomic", {A::FreeAddr}},
+      {"vunmap", {A::FreeAddr}, Binds::None, false},
+      {"get_vm_area", {A::Size, A::VmFlags}, Binds::Vm},
+      {"__get_vm_area", {A::Size, A::VmFlags, A::Window}, Binds::Vm},
+      {"alloc_vm_area", {A::Size}, Binds::Vm},
+      {"free_vm_area", {A::LiveVm}},
+      {"find_vm_area", {A::Addr}},
+      {"vmap", {A::PageList, A::Count, A::VmFlags, A::Prot}, Binds::Addr},
+      {"map_kernel_range_noflush", {A::VmAddr, A::Size, A::Prot, A::PageList}},
+      {"unmap_kernel_range", {A::VmAddr, A::Size}},
+      {"unmap_kernel_range_noflush", {A::VmAddr, A::Size}},
+      {"vm_map_ram", {A::PageList, A::Count, A::Node, A::Prot}, Binds::Ram},
+      {"vm_unmap_ram", {A::LiveRam}},
+      {"vm_unmap_aliases", {}},
+      {"purge", {}},
+      {"vread", {A::Addr, A::ReadLen}},
+      {"vwrite", {A::Addr, A::Bytes}},
+      {"vmalloc_to_page", {A::Addr}},
+      {"vmalloc_to_pfn", {A::Addr}},
+      {"is_vmalloc_addr", {A::Addr}},
+      {"vmallocinfo", {}},
+      {"cpu", {A::Cpu}},
+      {"irq_enter", {}},
+      {"irq_exit", {}},
+      {"run_deferred", {}},
+      {"fail_nth", {A::FailKind, A::FailN}},
+      {"alloc_page", {A::Gfp}, Binds::Page},
+      {"alloc_pages", {A::Gfp, A::Order}, Binds::Page},
+      {"__free_pages", {A::LivePage}},
+      {"get_page", {A::LivePage}},
+      {"put_page", {A::LivePage}},
+      {"probe", {A::Addr, A::Mode}},
+      {"pcpu_get_vm_areas", {A::PcpuCall}, Binds::Pcpu},
+      {"pcpu_free_vm_areas", {A::LivePcpu}},
+  };
+  // lazy=0, both backends: only what they must answer identically (DESIGN:
+  // start-address frees, no VM_IOREMAP, no vread/vwrite, no irq context).
+  static const std::vector<OpSpec> backends = {
+      {"vmalloc", {A::Size}, Binds::Addr},
+      {"vzalloc", {A::Size}, Binds::Addr},
+      {"vmalloc_user", {A::Size}, Binds::Addr},
+      {"vmalloc_node", {A::Size, A::Node}, Binds::Addr},
+      {"vmalloc_32", {A::Size}, Binds::Addr},
+      {"__vmalloc_node_range",
+       {A::Size, A::Align, A::Window, A::Gfp, A::Prot, A::SharedVmFlags, A::Node},
+       Binds::Addr},
+      {"vfree", {A::LiveAddr}},
+      {"vunmap", {A::LiveAddr}},
+      {"get_vm_area", {A::Size, A::SharedVmFlags}, Binds::Vm},
+      {"__get_vm_area", {A::Size, A::SharedVmFlags, A::Window}, Binds::Vm},
+      {"free_vm_area", {A::LiveVm}},
+      {"find_vm_area", {A::LiveAddr}},
+      {"vmap", {A::PageList, A::Count, A::SharedVmFlags, A::Prot}, Binds::Addr},
+      {"vmallocinfo", {}},
+      {"alloc_page", {A::Gfp}, Binds::Page},
+      {"__free_pages", {A::LivePage}},
+      {"fail_nth", {A::FailKind, A::FailN}},
+      {"cpu", {A::Cpu}},
+  };
+  static const std::vector<OpSpec> pcpu = {
+      {"pcpu_get_vm_areas", {A::PcpuCall}, Binds::Pcpu},
+      {"pcpu_get_vm_areas", {A::PcpuCall}, Binds::Pcpu},
+      {"pcpu_free_vm_areas", {A::LivePcpu}},
+      {"vmalloc", {A::Size}, Binds::Addr},
+      {"__get_vm_area", {A::Size, A::VmFlags, A::Window}, Binds::Vm},
+      {"free_vm_area", {A::LiveVm}},
+      {"vfree", {A::FreeAddr}},
+      {"purge", {}},
+      {"fail_nth", {A::FailKind, A::FailN}},
+      {"probe", {A::Addr, A::Mode}},
+  };
+  switch (v) {
+  case Vocabulary::VmallocApi:
+    return api;
+  case Vocabulary::Backends:
+    return backends;
+  case Vocabulary::Pcpu:
+    return pcpu;
+  }
+  return api;
+}
+
+// ---- the decoder state, shared by decode and encode --------------------------------------
+
+// The handles a trace has made so far. Both directions walk the same state,
+// so "handle number k" means the same name to each.
+struct Handles {
+  struct Page {
+    std::string name;
+    unsigned order;
+    int refs;
+  };
+  struct Ram {
+    std::string name;
+    u64 count;
+  };
+  struct Pcpu {
+    std::string name;
+    u64 nr;
+  };
+  std::vector<std::string> addrs; // live and dead: freeing a dead one is a WARN path
+  std::vector<std::string> live;  // the addrs no emitted free has named yet
+  std::vector<std::string> vms;   // live only: freeing twice is a BUG
+  std::vector<Page> pages;        // live only
+  std::vector<Ram> rams;          // live only
+  std::vector<Pcpu> pcpus;        // live only
+  unsigned irq_depth = 0;
+  unsigned next_name = 1;
+
+  std::string fresh(char prefix) { return std::string(1, prefix) + std::to_string(next_name++); }
+};
+
+// Whether op `o` can be emitted now, and the state change once it is.
+bool applicable(const OpSpec &o, const Handles &h) {
+  if (h.irq_depth > 0 && !o.irq_ok)
+    return false;
+  if (o.name == "irq_enter")
+    return h.irq_depth < 2;
+  if (o.name == "irq_exit")
+    return h.irq_depth > 0;
+  for (Arg a : o.args) {
+    if ((a == Arg::LiveVm || a == Arg::VmAddr) && h.vms.empty())
+      return false;
+    if (a == Arg::LivePage && h.pages.empty())
+      return false;
+    if (a == Arg::LiveRam && h.rams.empty())
+      return false;
+    if (a == Arg::LivePcpu && h.pcpus.empty())
+      return false;
+    if (a == Arg::PageList && h.pages.empty())
+      return false;
+    if (a == Arg::StartAddr && h.addrs.empty())
+      return false;
+    if (a == Arg::LiveAddr && h.live.empty())
+      return false;
+  }
+  return h.addrs.size() < kMaxHandles;
+}
+
+// ---- decoding ------------------------------------------------------------------------
+
+class Reader {
+public:
+  explicit Reader(std::span<const std::uint8_t> d) : d_(d) {}
+  bool empty() const { return pos_ >= d_.size(); }
+  std::uint8_t byte() { return pos_ < d_.size() ? d_[pos_++] : 0; }
+  u64 literal() {
+    u64 v = 0;
+    for (unsigned i = 0; i < 8; ++i)
+      v |= u64{byte()} << (8 * i);
+    return v;
+  }
+
+private:
+  std::span<const std::uint8_t> d_;
+  std::size_t pos_ = 0;
+};
+
+// A value of an argument kind that also takes any 64-bit literal.
+template <std::size_t N> u64 pick(Reader &r, const std::array<u64, N> &table) {
+  const std::uint8_t s = r.byte();
+  return s == kLiteral ? r.literal() : table[s % N];
+}
+// A value of a kind whose range the op checks (counts, lengths, orders,
+// gfp masks): table entries only, so a decoded trace is never malformed.
+template <std::size_t N> u64 pick_table(Reader &r, const std::array<u64, N> &table) {
+  return table[r.byte() % N];
+}
+
+class Decoder {
+public:
+  Decoder(Reader &r, Vocabulary v) : r_(r), ops_(catalogue(v)) {}
+
+  Trace run(Vocabulary v) {
+    Trace t;
+    ConfigLine cfg;
+    const auto &cfgs = configs(v);
+    std::string line = cfgs[r_.byte() % cfgs.size()] + " on_null=skip";
+    std::size_t pos = 0;
+    while (pos < line.size()) {
+      const std::size_t sp = line.find(' ', pos);
+      const std::string kv = line.substr(pos, sp == std::string::npos ? sp : sp - pos);
+      const std::size_t eq = kv.find('=');
+      cfg.pairs.push_back(ConfigPair{kv.substr(0, eq), kv.substr(eq + 1), 0});
+      pos = sp == std::string::npos ? line.size() : sp + 1;
+    }
+    cfg.line = 2;
+    t.config = std::move(cfg);
+    while (!r_.empty() && t.stmts.size() < kMaxDecodedOps) {
+      const OpSpec &o = ops_[r_.byte() % ops_.size()];
+      if (!applicable(o, h_))
+        continue;
+      if (auto s = op(o))
+        t.stmts.push_back(std::move(*s));
+    }
+    for (std::size_t i = 0; i < t.stmts.size(); ++i)
+      t.stmts[i].line = static_cast<int>(i) + 3;
+    return t;
+  }
+
+private:
+  std::optional<Stmt> op(const OpSpec &o) {
+    Stmt s;
+    s.is_call = true;
+    s.op = std::string(o.name);
+    std::optional<u64> ram_count;
+    std::optional<std::size_t> consumed_vm, consumed_page, consumed_ram, consumed_pcpu,
+        consumed_live;
+    for (Arg a : o.args) {
+      switch (a) {
+      case Arg::Size:
+        s.args.push_back(int_expr(pick(r_, kSizes)));
+        if (o.name.starts_with("unmap_kernel_range") && s.args.back().value == 0)
+          s.args.back().value = P; // size 0 is a BUG_ON, not an input error
+        break;
+      case Arg::Align:
+        s.args.push_back(int_expr(pick(r_, kAligns)));
+        break;
+      case Arg::Gfp:
+        s.args.push_back(int_expr(pick_table(r_, kGfps)));
+        break;
+      case Arg::Prot:
+        s.args.push_back(int_expr(pick(r_, kProts)));
+        break;
+      case Arg::VmFlags:
+        s.args.push_back(int_expr(pick(r_, kVmFlags)));
+        break;
+      case Arg::SharedVmFlags:
+        s.args.push_back(int_expr(pick_table(r_, kSharedVmFlags)));
+        break;
+      case Arg::Node:
+        s.args.push_back(int_expr(pick(r_, kNodes)));
+        break;
+      case Arg::Count:
+        s.args.push_back(int_expr(pick_table(r_, kCounts)));
+        break;
+      case Arg::Order:
+        s.args.push_back(int_expr(pick_table(r_, kOrders)));
+        break;
+      case Arg::Cpu:
+        s.args.push_back(int_expr(pick_table(r_, kCpus)));
+        break;
+      case Arg::FailN:
+        s.args.push_back(int_expr(pick_table(r_, kFailNs)));
+        break;
+      case Arg::ReadLen:
+        s.args.push_back(int_expr(pick_table(r_, kReadLens)));
+        break;
+      case Arg::Window: {
+        const auto &[lo, hi] = kWindows[r_.byte() % kWindows.size()];
+        s.args.push_back(int_expr(lo));
+        s.args.push_back(int_expr(hi));
+        break;
+      }
+      case Arg::FailKind:
+        s.args.push_back(name_expr(std::string(kFailKinds[r_.byte() % kFailKinds.size()])));
+        break;
+      case Arg::Mode:
+        s.args.push_back(name_expr(std::string(kModes[r_.byte() % kModes.size()])));
+        break;
+      case Arg::Bytes: {
+        const u64 n = pick_table(r_, kByteLens);
+        s.args.push_back(bytes_expr(std::string(n, static_cast<char>(r_.byte()))));
+        break;
+      }
+      case Arg::Addr:
+      case Arg::StartAddr:
+        s.args.push_back(address(a == Arg::StartAddr));
+        break;
+      case Arg::FreeAddr:
+        s.args.push_back(free_address());
+        break;
+      case Arg::LiveAddr: {
+        const std::size_t i = r_.byte() % h_.live.size();
+        s.args.push_back(name_expr(h_.live[i]));
+        if (o.name == "vfree" || o.name == "vunmap")
+          consumed_live = i;
+        break;
+      }
+      case Arg::VmAddr: {
+        const std::string &v = h_.vms[r_.byte() % h_.vms.size()];
+        Expr f;
+        f.kind = ExprKind::Field;
+        f.text = "addr";
+        f.kids.push_back(name_expr(v));
+        const std::int64_t off = kVmOffsets[r_.byte() % kVmOffsets.size()];
+        if (off == 0) {
+          s.args.push_back(std::move(f));
+        } else {
+          Expr sum;
+          sum.kind = ExprKind::Add;
+          sum.kids = {std::move(f), int_expr(static_cast<u64>(off))};
+          s.args.push_back(std::move(sum));
+        }
+        break;
+      }
+      case Arg::PageList: {
+        const u64 n = pick_table(r_, kListLens);
+        const std::size_t first = r_.byte() % h_.pages.size();
+        std::vector<Expr> items;
+        for (u64 i = 0; i < n; ++i)
+          items.push_back(name_expr(h_.pages[(first + i) % h_.pages.size()].name));
+        s.args.push_back(list_expr(std::move(items)));
+        break;
+      }
+      case Arg::LiveVm: {
+        const std::size_t i = r_.byte() % h_.vms.size();
+        s.args.push_back(name_expr(h_.vms[i]));
+        consumed_vm = i;
+        break;
+      }
+      case Arg::LivePage: {
+        const std::size_t i = r_.byte() % h_.pages.size();
+        s.args.push_back(name_expr(h_.pages[i].name));
+        if (o.name == "__free_pages")
+          s.args.push_back(int_expr(h_.pages[i].order));
+        consumed_page = i;
+        break;
+      }
+      case Arg::LiveRam: {
+        const std::size_t i = r_.byte() % h_.rams.size();
+        s.args.push_back(name_expr(h_.rams[i].name));
+        s.args.push_back(int_expr(h_.rams[i].count));
+        consumed_ram = i;
+        break;
+      }
+      case Arg::LivePcpu: {
+        const std::size_t i = r_.byte() % h_.pcpus.size();
+        s.args.push_back(name_expr(h_.pcpus[i].name));
+        s.args.push_back(int_expr(h_.pcpus[i].nr));
+        consumed_pcpu = i;
+        break;
+      }
+      case Arg::PcpuCall: {
+        const PcpuCall &c = pcpu_calls()[r_.byte() % pcpu_calls().size()];
+        std::vector<Expr> offs, sizes;
+        for (u64 x : c.offsets)
+          offs.push_back(int_expr(x));
+        for (u64 x : c.sizes)
+          sizes.push_back(int_expr(x));
+        s.args.push_back(list_expr(std::move(offs)));
+        s.args.push_back(list_expr(std::move(sizes)));
+        s.args.push_back(int_expr(c.offsets.size()));
+        s.args.push_back(int_expr(c.align));
+        ram_count = c.offsets.size();
+        break;
+      }
+      }
+    }
+    if (consumed_live)
+      h_.live.erase(h_.live.begin() + static_cast<std::ptrdiff_t>(*consumed_live));
+    apply(o, s, ram_count, consumed_vm, consumed_page, consumed_ram, consumed_pcpu);
+    return s;
+  }
+
+  Expr address(bool start_only) {
+    const std::uint8_t sel = r_.byte();
+    if (sel == kLiteral)
+      return int_expr(r_.literal());
+    if (sel == kNullAddr || h_.addrs.empty()) {
+      if (sel == kNullAddr)
+        return name_expr("NULL");
+      return int_expr(kRawAddrs[sel % kRawAddrs.size()]);
+    }
+    const std::string &n = h_.addrs[sel % h_.addrs.size()];
+    const std::int64_t off = start_only ? 0 : kOffsets[r_.byte() % kOffsets.size()];
+    return offset_expr(n, off);
+  }
+
+  Expr free_address() {
+    const std::uint8_t sel = r_.byte();
+    if (sel == kNullAddr)
+      return name_expr("NULL");
+    if (h_.addrs.empty() || sel >= kMaxHandles)
+      return int_expr(kFreeRawAddrs[sel % kFreeRawAddrs.size()]);
+    const std::string &n = h_.addrs[sel % h_.addrs.size()];
+    return offset_expr(n, kFreeOffsets[r_.byte() % kFreeOffsets.size()]);
+  }
+
+  void apply(const OpSpec &o, Stmt &s, std::optional<u64> count, std::optional<std::size_t> vm,
+             std::optional<std::size_t> page, std::optional<std::size_t> ram,
+             std::optional<std::size_t> pcpu) {
+    if (o.name == "irq_enter")
+      ++h_.irq_depth;
+    if (o.name == "irq_exit")
+      --h_.irq_depth;
+    if (vm)
+      h_.vms.erase(h_.vms.begin() + static_cast<std::ptrdiff_t>(*vm));
+    if (ram)
+      h_.rams.erase(h_.rams.begin() + static_cast<std::ptrdiff_t>(*ram));
+    if (pcpu)
+      h_.pcpus.erase(h_.pcpus.begin() + static_cast<std::ptrdiff_t>(*pcpu));
+    if (page) {
+      Handles::Page &p = h_.pages[*page];
+      if (o.name == "get_page")
+        ++p.refs;
+      else if (o.name == "__free_pages" || --p.refs == 0)
+        h_.pages.erase(h_.pages.begin() + static_cast<std::ptrdiff_t>(*page));
+    }
+    switch (o.binds) {
+    case Binds::None:
+      break;
+    case Binds::Addr:
+      s.bind = h_.fresh('a');
+      h_.addrs.push_back(s.bind);
+      h_.live.push_back(s.bind);
+      break;
+    case Binds::Vm:
+      s.bind = h_.fresh('v');
+      h_.vms.push_back(s.bind);
+      break;
+    case Binds::Page:
+      s.bind = h_.fresh('p');
+      h_.pages.push_back(
+          {s.bind, o.name == "alloc_pages" ? static_cast<unsigned>(s.args[1].value) : 0u, 1});
+      break;
+    case Binds::Ram:
+      s.bind = h_.fresh('r');
+      h_.rams.push_back({s.bind, s.args[1].value});
+      break;
+    case Binds::Pcpu:
+      s.bind = h_.fresh('c');
+      h_.pcpus.push_back({s.bind, count.value_or(0)});
+      break;
+    }
+  }
+
+  Reader &r_;
+  const std::vector<OpSpec> &ops_;
+  Handles h_;
+};
+
+// ---- encoding ----------------------------------------------------------------------------
+
+class Encoder {
+public:
+  Encoder(Vocabulary v, std::vector<std::uint8_t> &out) : v_(v), ops_(catalogue(v)), out_(out) {}
+
+  std::string run(const Trace &t) {
+    std::string cfg;
+    if (t.config)
+      for (const ConfigPair &p : t.config->pairs)
+        if (p.key != "on_null")
+          cfg += (cfg.empty() ? "" : " ") + p.key + "=" + p.value;
+    const auto &cfgs = configs(v_);
+    std::size_t ci = 0;
+    while (ci < cfgs.size() && cfgs[ci] != cfg)
+      ++ci;
+    if (ci == cfgs.size())
+      return "config line '" + cfg + "' is not one of the " + std::string(vocabulary_name(v_)) +
+             " configurations";
+    out_.push_back(static_cast<std::uint8_t>(ci));
+    for (const Stmt &s : t.stmts) {
+      if (std::string e = stmt(s); !e.empty())
+        return "line " + std::to_string(s.line) + ": " + e;
+    }
+    return {};
+  }
+
+private:
+  template <std::size_t N> std::string table_only(const std::array<u64, N> &table, u64 v) {
+    for (std::size_t i = 0; i < N; ++i)
+      if (table[i] == v) {
+        out_.push_back(static_cast<std::uint8_t>(i));
+        return {};
+      }
+    return "value " + std::to_string(v) + " is not one the decoder produces here";
+  }
+  template <std::size_t N> void number(const std::array<u64, N> &table, u64 v) {
+    for (std::size_t i = 0; i < N; ++i)
+      if (table[i] == v) {
+        out_.push_back(static_cast<std::uint8_t>(i));
+        return;
+      }
+    out_.push_back(kLiteral);
+    for (unsigned i = 0; i < 8; ++i)
+      out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
+  template <typename T, std::size_t N>
+  std::string index_of(const std::array<T, N> &table, const T &v, const char *what) {
+    for (std::size_t i = 0; i < N; ++i)
+      if (table[i] == v) {
+        out_.push_back(static_cast<std::uint8_t>(i));
+        return {};
+      }
+    return std::string("no encoding for this ") + what;
+  }
+  static std::optional<u64> int_of(const Expr &e) {
+    if (e.kind == ExprKind::Int)
+      return e.value;
+    return std::nullopt;
+  }
+  std::string handle(const std::vector<std::string> &names, const Expr &e, const char *what) {
+    if (e.kind == ExprKind::Name)
+      for (std::size_t i = 0; i < names.size(); ++i)
+        if (names[i] == e.text) {
+          out_.push_back(static_cast<std::uint8_t>(i));
+          return {};
+        }
+    return std::string("expected a live ") + what + " handle";
+  }
+
+  std::string address(const Expr &e, bool start_only) {
+    if (e.kind == ExprKind::Name && e.text == "NULL") {
+      out_.push_back(kNullAddr);
+      return {};
+    }
+    std::string name;
+    std::int64_t off = 0;
+    if (e.kind == ExprKind::Name) {
+      name = e.text;
+    } else if ((e.kind == ExprKind::Add || e.kind == ExprKind::Sub) && e.kids.size() == 2 &&
+               e.kids[0].kind == ExprKind::Name && e.kids[1].kind == ExprKind::Int) {
+      name = e.kids[0].text;
+      off = static_cast<std::int64_t>(e.kids[1].value) * (e.kind == ExprKind::Add ? 1 : -1);
+    }
+    if (!name.empty()) {
+      for (std::size_t i = 0; i < h_.addrs.size(); ++i)
+        if (h_.addrs[i] == name) {
+          out_.push_back(static_cast<std::uint8_t>(i));
+          if (!start_only)
+            return index_of(kOffsets, off, "address offset");
+          return off == 0 ? std::string() : "only start addresses here";
+        }
+      return "'" + name + "' is not an address handle";
+    }
+    if (e.kind != ExprKind::Int)
+      return "expected an address";
+    out_.push_back(kLiteral);
+    for (unsigned i = 0; i < 8; ++i)
+      out_.push_back(static_cast<std::uint8_t>(e.value >> (8 * i)));
+    return {};
+  }
+
+  std::string free_address(const Expr &e) {
+    if (e.kind == ExprKind::Name && e.text == "NULL") {
+      out_.push_back(kNullAddr);
+      return {};
+    }
+    if (e.kind == ExprKind::Int) {
+      // Raw selectors sit above every handle selector.
+      for (std::size_t i = 0; i < kFreeRawAddrs.size(); ++i)
+        if (kFreeRawAddrs[i] == e.value) {
+          std::size_t sel = kMaxHandles;
+          while (sel % kFreeRawAddrs.size() != i)
+            ++sel;
+          out_.push_back(static_cast<std::uint8_t>(h_.addrs.empty() ? i : sel));
+          return {};
+        }
+      return "a free of a raw address must use one the decoder produces";
+    }
+    std::string name;
+    std::int64_t off = 0;
+    if (e.kind == ExprKind::Name) {
+      name = e.text;
+    } else if (e.kind == ExprKind::Add && e.kids.size() == 2 && e.kids[0].kind == ExprKind::Name &&
+               e.kids[1].kind == ExprKind::Int) {
+      name = e.kids[0].text;
+      off = static_cast<std::int64_t>(e.kids[1].value);
+    }
+    for (std::size_t i = 0; i < h_.addrs.size(); ++i)
+      if (h_.addrs[i] == name) {
+        out_.push_back(static_cast<std::uint8_t>(i));
+        return index_of(kFreeOffsets, off, "free offset");
+      }
+    return "expected an address handle";
+  }
+
+  std::string stmt(const Stmt &s) {
+    if (!s.is_call)
+      return "only calls can be encoded";
+    std::size_t oi = 0;
+    while (oi < ops_.size() && !(ops_[oi].name == s.op && applicable(ops_[oi], h_)))
+      ++oi;
+    if (oi == ops_.size())
+      return "op '" + s.op + "' is not in the vocabulary here";
+    const OpSpec &o = ops_[oi];
+    out_.push_back(static_cast<std::uint8_t>(oi));
+    std::size_t ai = 0;
+    auto next = [&]() -> const Expr * { return ai < s.args.size() ? &s.args[ai++] : nullptr; };
+    auto num = [&](auto &table) -> std::string {
+      const Expr *e = next();
+      if (!e || !int_of(*e))
+        return "expected an integer";
+      number(table, e->value);
+      return {};
+    };
+    auto tab = [&](auto &table) -> std::string {
+      const Expr *e = next();
+      if (!e || !int_of(*e))
+        return "expected an integer";
+      return table_only(table, e->value);
+    };
+    for (Arg a : o.args) {
+      std::string err;
+      switch (a) {
+      case Arg::Size:
+        err = num(kSizes);
+        break;
+      case Arg::Align:
+        err = num(kAligns);
+        break;
+      case Arg::Gfp:
+        err = tab(kGfps);
+        break;
+      case Arg::Prot:
+        err = num(kProts);
+        break;
+      case Arg::VmFlags:
+        err = num(kVmFlags);
+        break;
+      case Arg::SharedVmFlags:
+        err = tab(kSharedVmFlags);
+        break;
+      case Arg::Node:
+        err = num(kNodes);
+        break;
+      case Arg::Count:
+        err = tab(kCounts);
+        break;
+      case Arg::Order:
+        err = tab(kOrders);
+        break;
+      case Arg::Cpu:
+        err = tab(kCpus);
+        break;
+      case Arg::FailN:
+        err = tab(kFailNs);
+        break;
+      case Arg::ReadLen:
+        err = tab(kReadLens);
+        break;
+      case Arg::Window: {
+        const Expr *lo = next(), *hi = next();
+        if (!lo || !hi || !int_of(*lo) || !int_of(*hi))
+          return "expected a start and end";
+        err = index_of(kWindows, std::pair<u64, u64>{lo->value, hi->value}, "window");
+        break;
+      }
+      case Arg::FailKind:
+      case Arg::Mode: {
+        const Expr *e = next();
+        const auto &table = a == Arg::FailKind ? kFailKinds : kModes;
+        if (!e || e->kind != ExprKind::Name)
+          return "expected a word";
+        err = index_of(table, std::string_view(e->text), "word");
+        break;
+      }
+      case Arg::Bytes: {
+        const Expr *e = next();
+        if (!e || e->kind != ExprKind::Bytes || e->text.empty() ||
+            e->text.find_first_not_of(e->text[0]) != std::string::npos)
+          return "expected bytes of one repeated value";
+        if (std::string e2 = table_only(kByteLens, e->text.size()); !e2.empty())
+          return e2;
+        out_.push_back(static_cast<std::uint8_t>(e->text[0]));
+        break;
+      }
+      case Arg::Addr:
+      case Arg::StartAddr: {
+        const Expr *e = next();
+        if (!e)
+          return "expected an address";
+        err = address(*e, a == Arg::StartAddr);
+        break;
+      }
+      case Arg::FreeAddr: {
+        const Expr *e = next();
+        if (!e)
+          return "expected an address";
+        err = free_address(*e);
+        break;
+      }
+      case Arg::LiveAddr: {
+        const Expr *e = next();
+        if (!e)
+          return "expected a live address handle";
+        err = handle(h_.live, *e, "address");
+        if (err.empty() && (s.op == "vfree" || s.op == "vunmap"))
+          h_.live.erase(h_.live.begin() + out_.back());
+        break;
+      }
+      case Arg::VmAddr: {
+        const Expr *e = next();
+        std::int64_t off = 0;
+        const Expr *f = e;
+        if (e && e->kind == ExprKind::Add && e->kids.size() == 2 &&
+            e->kids[1].kind == ExprKind::Int) {
+          f = &e->kids[0];
+          off = static_cast<std::int64_t>(e->kids[1].value);
+        }
+        if (!f || f->kind != ExprKind::Field || f->text != "addr" || f->kids.size() != 1)
+          return "expected v.addr of a live vm_struct handle";
+        err = handle(h_.vms, f->kids[0], "vm_struct");
+        if (err.empty())
+          err = index_of(kVmOffsets, off, "vm_struct offset");
+        break;
+      }
+      case Arg::PageList: {
+        const Expr *e = next();
+        if (!e || e->kind != ExprKind::List || e->kids.empty())
+          return "expected a page list";
+        if (std::string e2 = table_only(kListLens, e->kids.size()); !e2.empty())
+          return e2;
+        std::vector<std::string> names;
+        for (const auto &p : h_.pages)
+          names.push_back(p.name);
+        err = handle(names, e->kids[0], "page");
+        for (std::size_t i = 0; err.empty() && i < e->kids.size(); ++i) {
+          const std::size_t first = out_.back() % names.size();
+          if (e->kids[i].kind != ExprKind::Name ||
+              e->kids[i].text != names[(first + i) % names.size()])
+            err = "page lists must cycle through the live pages in order";
+        }
+        break;
+      }
+      case Arg::LiveVm:
+        if (const Expr *e = next())
+          err = handle(h_.vms, *e, "vm_struct");
+        break;
+      case Arg::LivePage: {
+        std::vector<std::string> names;
+        for (const auto &p : h_.pages)
+          names.push_back(p.name);
+        if (const Expr *e = next())
+          err = handle(names, *e, "page");
+        if (err.empty() && s.op == "__free_pages")
+          next();
+        break;
+      }
+      case Arg::LiveRam: {
+        std::vector<std::string> names;
+        for (const auto &r : h_.rams)
+          names.push_back(r.name);
+        if (const Expr *e = next())
+          err = handle(names, *e, "vm_map_ram");
+        next();
+        break;
+      }
+      case Arg::LivePcpu: {
+        std::vector<std::string> names;
+        for (const auto &p : h_.pcpus)
+          names.push_back(p.name);
+        if (const Expr *e = next())
+          err = handle(names, *e, "pcpu area array");
+        next();
+        break;
+      }
+      case Arg::PcpuCall: {
+        const Expr *offs = next(), *sizes = next();
+        next();
+        const Expr *align = next();
+        if (!offs || !sizes || !align)
+          return "expected offsets, sizes, nr_vms and align";
+        std::size_t k = 0;
+        for (; k < pcpu_calls().size(); ++k) {
+          const PcpuCall &c = pcpu_calls()[k];
+          bool same = offs->kids.size() == c.offsets.size() &&
+                      sizes->kids.size() == c.sizes.size() && align->value == c.align;
+          for (std::size_t i = 0; same && i < c.offsets.size(); ++i)
+            same = offs->kids[i].value == c.offsets[i] && sizes->kids[i].value == c.sizes[i];
+          if (same)
+            break;
+        }
+        if (k == pcpu_calls().size())
+          return "this pcpu_get_vm_areas call has no encoding";
+        out_.push_back(static_cast<std::uint8_t>(k));
+        break;
+      }
+      }
+      if (!err.empty())
+        return s.op + ": " + err;
+    }
+    return mirror(o, s);
+  }
+
+  // The decoder's bookkeeping for the statement just encoded.
+  std::string mirror(const OpSpec &o, const Stmt &s) {
+    auto find = [](auto &list, const std::string &n) {
+      for (std::size_t i = 0; i < list.size(); ++i)
+        if (name_of(list[i]) == n)
+          return std::optional<std::size_t>(i);
+      return std::optional<std::size_t>();
+    };
+    if (o.name == "irq_enter")
+      ++h_.irq_depth;
+    if (o.name == "irq_exit")
+      --h_.irq_depth;
+    const std::string first =
+        !s.args.empty() && s.args[0].kind == ExprKind::Name ? s.args[0].text : std::string();
+    if (o.name == "free_vm_area")
+      if (auto i = find(h_.vms, first))
+        h_.vms.erase(h_.vms.begin() + static_cast<std::ptrdiff_t>(*i));
+    if (o.name == "vm_unmap_ram")
+      if (auto i = find(h_.rams, first))
+        h_.rams.erase(h_.rams.begin() + static_cast<std::ptrdiff_t>(*i));
+    if (o.name == "pcpu_free_vm_areas")
+      if (auto i = find(h_.pcpus, first))
+        h_.pcpus.erase(h_.pcpus.begin() + static_cast<std::ptrdiff_t>(*i));
+    if (o.name == "__free_pages" || o.name == "get_page" || o.name == "put_page")
+      if (auto i = find(h_.pages, first)) {
+        Handles::Page &p = h_.pages[*i];
+        if (o.name == "get_page")
+          ++p.refs;
+        else if (o.name == "__free_pages" || --p.refs == 0)
+          h_.pages.erase(h_.pages.begin() + static_cast<std::ptrdiff_t>(*i));
+      }
+    // Names are regenerated in the decoder's scheme; a trace in the
+    // decoder's image already uses them.
+    switch (o.binds) {
+    case Binds::None:
+      break;
+    case Binds::Addr:
+      h_.addrs.push_back(expect_name(s, 'a'));
+      h_.live.push_back(h_.addrs.back());
+      break;
+    case Binds::Vm:
+      h_.vms.push_back(expect_name(s, 'v'));
+      break;
+    case Binds::Page:
+      h_.pages.push_back({expect_name(s, 'p'),
+                          s.op == "alloc_pages" ? static_cast<unsigned>(s.args[1].value) : 0u, 1});
+      break;
+    case Binds::Ram:
+      h_.rams.push_back({expect_name(s, 'r'), s.args[1].value});
+      break;
+    case Binds::Pcpu:
+      h_.pcpus.push_back({expect_name(s, 'c'), s.args[2].value});
+      break;
+    }
+    return {};
+  }
+
+  static const std::string &name_of(const std::string &s) { return s; }
+  static const std::string &name_of(const Handles::Page &p) { return p.name; }
+  static const std::string &name_of(const Handles::Ram &r) { return r.name; }
+  static const std::string &name_of(const Handles::Pcpu &p) { return p.name; }
+
+  std::string expect_name(const Stmt &s, char prefix) {
+    const std::string fresh = h_.fresh(prefix);
+    return s.bind.empty() ? fresh : s.bind;
+  }
+
+  Vocabulary v_;
+  const std::vector<OpSpec> &ops_;
+  std::vector<std::uint8_t> &out_;
+  Handles h_;
+};
+
+} // namespace
+
+std::string_view vocabulary_name(Vocabulary v) {
+  switch (v) {
+  case Vocabulary::VmallocApi:
+    return "vmalloc_api";
+  case Vocabulary::Backends:
+    return "backends";
+  case Vocabulary::Pcpu:
+    return "pcpu";
+  }
+  return "?";
+}
+
+std::optional<Vocabulary> vocabulary_from_name(std::string_view name) {
+  for (Vocabulary v : {Vocabulary::VmallocApi, Vocabulary::Backends, Vocabulary::Pcpu})
+    if (vocabulary_name(v) == name)
+      return v;
+  return std::nullopt;
+}
+
+Trace decode_bytes(std::span<const std::uint8_t> data, Vocabulary vocab) {
+  Reader r(data);
+  return Decoder(r, vocab).run(vocab);
+}
+
+std::string encode_trace(const Trace &trace, Vocabulary vocab, std::vector<std::uint8_t> &out) {
+  out.clear();
+  std::string err = Encoder(vocab, out).run(trace);
+  if (!err.empty())
+    out.clear();
+  return err;
+}
+
+} // namespace vmcheck
