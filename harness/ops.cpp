@@ -45,6 +45,7 @@ const OpTable &default_op_table() {
     register_machine_ops(t);
     register_vmalloc_ops(t);
     register_percpu_ops(t);
+    register_usermm_ops(t);
     return t;
   }();
   return table;

@@ -79,6 +79,11 @@ void register_machine_ops(OpTable &table);
 // The vmalloc API of seeds 000/001/003, plus purge() and vmallocinfo().
 void register_vmalloc_ops(OpTable &table);
 
+// User address spaces and the mm/memory.c functions (seed 004), plus
+// remap_vmalloc_range. Registered after the machine ops: its 3-argument
+// touch/expect_fault hand the 2-argument forms to the machine's handlers.
+void register_usermm_ops(OpTable &table);
+
 // percpu-vm (seed 002) and the small percpu allocator.
 void register_percpu_ops(OpTable &table);
 

@@ -373,7 +373,8 @@ int UserMm::mprotect(u64 mmid, u64 addr, u64 len, u64 flags) {
     change_protection(*mm, vma);
   }
   // Merge back whatever now matches a neighbour, from the VMA before the
-  // range to the one after it.
+  // range up to the one that starts at its end (merge_around joins a VMA
+  // with its predecessor, so that one must be visited too).
   auto it = mm->vmas.lower_bound(addr);
   if (it != mm->vmas.begin())
     --it;
@@ -382,7 +383,7 @@ int UserMm::mprotect(u64 mmid, u64 addr, u64 len, u64 flags) {
     cur = merge_around(*mm, cur);
     auto at = mm->vmas.find(cur);
     auto next = std::next(at);
-    if (next == mm->vmas.end() || next->first >= end)
+    if (next == mm->vmas.end() || next->first > end)
       break;
     cur = next->first;
   }
