@@ -336,6 +336,7 @@ class Reader {
 public:
   explicit Reader(std::span<const std::uint8_t> d) : d_(d) {}
   bool empty() const { return pos_ >= d_.size(); }
+  std::size_t pos() const { return pos_; }
   std::uint8_t byte() { return pos_ < d_.size() ? d_[pos_++] : 0; }
   u64 literal() {
     u64 v = 0;
@@ -362,7 +363,8 @@ template <std::size_t N> u64 pick_table(Reader &r, const std::array<u64, N> &tab
 
 class Decoder {
 public:
-  Decoder(Reader &r, Vocabulary v) : r_(r), ops_(catalogue(v)) {}
+  Decoder(Reader &r, Vocabulary v, std::vector<std::size_t> *offsets = nullptr)
+      : r_(r), ops_(catalogue(v)), offsets_(offsets) {}
 
   Trace run(Vocabulary v) {
     Trace t;
@@ -380,6 +382,8 @@ public:
     cfg.line = 2;
     t.config = std::move(cfg);
     while (!r_.empty() && t.stmts.size() < kMaxDecodedOps) {
+      if (offsets_)
+        offsets_->push_back(r_.pos());
       const OpSpec &o = ops_[r_.byte() % ops_.size()];
       if (!applicable(o, h_))
         continue;
@@ -620,6 +624,7 @@ private:
 
   Reader &r_;
   const std::vector<OpSpec> &ops_;
+  std::vector<std::size_t> *offsets_;
   Handles h_;
 };
 
@@ -1064,6 +1069,14 @@ std::optional<Vocabulary> vocabulary_from_name(std::string_view name) {
 Trace decode_bytes(std::span<const std::uint8_t> data, Vocabulary vocab) {
   Reader r(data);
   return Decoder(r, vocab).run(vocab);
+}
+
+std::vector<std::size_t> op_offsets(std::span<const std::uint8_t> data, Vocabulary vocab) {
+  std::vector<std::size_t> offsets;
+  Reader r(data);
+  Decoder(r, vocab, &offsets).run(vocab);
+  offsets.push_back(data.size());
+  return offsets;
 }
 
 std::string encode_trace(const Trace &trace, Vocabulary vocab, std::vector<std::uint8_t> &out) {

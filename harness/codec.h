@@ -38,6 +38,10 @@ inline constexpr std::size_t kMaxDecodedOps = 96;
 // Decodes any bytes into a trace (at most kMaxDecodedOps ops).
 Trace decode_bytes(std::span<const std::uint8_t> data, Vocabulary vocab);
 
+// Byte offsets where each op of `data` begins (config byte excluded), plus
+// data.size() at the end: the op-level custom mutator cuts and splices here.
+std::vector<std::size_t> op_offsets(std::span<const std::uint8_t> data, Vocabulary vocab);
+
 // Encodes a trace in the decoder's image (what decode_bytes produces, or a
 // hand-written trace using only that vocabulary with literal or handle
 // arguments). Returns an error message naming the statement that cannot be

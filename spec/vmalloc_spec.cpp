@@ -398,7 +398,7 @@ u64 VmallocSpec::vmalloc_range(u64 size, u64 align, u64 start, u64 end, Gfp gfp,
     warn_alloc(gfp, fn, failure);
     return 0;
   }
-  return vmalloc_area_node(*addr, gfp, node, size);
+  return vmalloc_area_node(*addr, gfp, node);
 }
 
 // The nested pages[] area holds page pointers the spec cannot know.
@@ -411,7 +411,7 @@ void VmallocSpec::mark_frames_unknown(const Area &area) {
   }
 }
 
-u64 VmallocSpec::vmalloc_area_node(u64 addr, Gfp gfp, int node, u64 real_size) {
+u64 VmallocSpec::vmalloc_area_node(u64 addr, Gfp gfp, int node) {
   const char *fn = "__vmalloc_area_node";
   const u64 nr_pages = area_at(addr)->usable / PAGE_SIZE;
   const u64 array_size = nr_pages * sizeof(u64);
@@ -431,9 +431,10 @@ u64 VmallocSpec::vmalloc_area_node(u64 addr, Gfp gfp, int node, u64 real_size) {
     have_array = !should_fail(FailKind::VmapArea);
   }
   if (!have_array) {
+    // 4.19: __vmalloc_area_node removes the area and returns NULL, and
+    // __vmalloc_node_range returns that NULL without a message of its own
+    // (a nested vmalloc that failed has already reported its failure).
     detach_vm_area(*index_containing(addr));
-    warn_alloc(gfp, "__vmalloc_node_range",
-               "vmalloc: allocation failure: " + std::to_string(real_size) + " bytes");
     return 0;
   }
 

@@ -349,7 +349,7 @@ private:
                                       Gfp gfp, const std::string &caller);
   u64 vmalloc_range(u64 size, u64 align, u64 start, u64 end, Gfp gfp, VmFlags vm_flags, int node,
                     const std::string &caller);
-  u64 vmalloc_area_node(u64 addr, Gfp gfp, int node, u64 real_size);
+  u64 vmalloc_area_node(u64 addr, Gfp gfp, int node);
   Area detach_vm_area(std::size_t index);
   void vfree_checked(u64 addr, const char *function);
   void do_vunmap(u64 addr, bool deallocate_pages, const char *function);
