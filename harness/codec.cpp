@@ -28,6 +28,7 @@ constexpr std::array<u64, 9> kGfps = {
     GFP_KERNEL, GFP_KERNEL | __GFP_ZERO, GFP_KERNEL | __GFP_NOWARN,  GFP_ATOMIC,
     GFP_NOWAIT, GFP_DMA32 | GFP_KERNEL,  GFP_KERNEL | __GFP_HIGHMEM, GFP_KERNEL | __GFP_THISNODE,
     0x80000000u};
+// Table only: a prot without _PAGE_PRESENT makes mappings no access can use.
 constexpr std::array<u64, 3> kProts = {PAGE_KERNEL, PAGE_KERNEL_EXEC, PAGE_KERNEL_RO};
 constexpr std::array<u64, 8> kVmFlags = {
     0, VM_ALLOC, VM_IOREMAP, VM_MAP, VM_USERMAP, VM_NO_GUARD, VM_IOREMAP | VM_NO_GUARD, 0x10000};
@@ -44,7 +45,8 @@ constexpr std::array<u64, 7> kByteLens = {1, 2, 3, 8, 64, P, P + 1};
 constexpr std::array<u64, 7> kReadLens = {0, 1, 2, 8, P, P + 1, 2 * P};
 constexpr std::array<std::int64_t, 8> kOffsets = {0, 1, 4095, 4096, 8192, 12288, -1, -4096};
 constexpr std::array<std::int64_t, 3> kFreeOffsets = {0, 1, 4095};
-constexpr std::array<std::int64_t, 3> kVmOffsets = {0, 4096, 8192};
+// Only the start: an offset could leave a small area for its neighbour.
+constexpr std::array<std::int64_t, 1> kVmOffsets = {0};
 constexpr std::array<u64, 4> kFreeRawAddrs = {0, VMALLOC_END_L4, S - P, S + 0x123};
 constexpr std::array<u64, 6> kRawAddrs = {S, S + P, VMALLOC_END_L4, 0, S - P, S + 0x100000};
 // (start, end) windows for __get_vm_area / __vmalloc_node_range.
@@ -311,6 +313,10 @@ bool applicable(const OpSpec &o, const Handles &h) {
     return h.irq_depth < 2;
   if (o.name == "irq_exit")
     return h.irq_depth > 0;
+  // Interrupt depth is per CPU and tracked for the current one only, so no
+  // CPU switch happens inside interrupt context.
+  if (o.name == "cpu")
+    return h.irq_depth == 0;
   for (Arg a : o.args) {
     if ((a == Arg::LiveVm || a == Arg::VmAddr) && h.vms.empty())
       return false;
@@ -407,7 +413,8 @@ private:
       switch (a) {
       case Arg::Size:
         s.args.push_back(int_expr(pick(r_, kSizes)));
-        if (o.name.starts_with("unmap_kernel_range") && s.args.back().value == 0)
+        if ((o.name.starts_with("unmap_kernel_range") || o.name == "map_kernel_range_noflush") &&
+            s.args.back().value == 0)
           s.args.back().value = P; // size 0 is a BUG_ON, not an input error
         break;
       case Arg::Align:
@@ -417,7 +424,7 @@ private:
         s.args.push_back(int_expr(pick_table(r_, kGfps)));
         break;
       case Arg::Prot:
-        s.args.push_back(int_expr(pick(r_, kProts)));
+        s.args.push_back(int_expr(pick_table(r_, kProts)));
         break;
       case Arg::VmFlags:
         s.args.push_back(int_expr(pick(r_, kVmFlags)));
@@ -802,7 +809,7 @@ private:
         err = tab(kGfps);
         break;
       case Arg::Prot:
-        err = num(kProts);
+        err = tab(kProts);
         break;
       case Arg::VmFlags:
         err = num(kVmFlags);

@@ -3,6 +3,7 @@
 #include "harness/engine_target.h"
 #include "harness/eval.h"
 #include "harness/spec_target.h"
+#include "harness/z3_checks.h"
 
 #include <cstdio>
 #include <exception>
@@ -16,6 +17,15 @@ std::string hex64(std::uint64_t v) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(v));
   return buf;
+}
+
+std::vector<std::string> split_lines(const std::string &text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1)
+    lines.push_back(text.substr(start, nl - start));
+  lines.push_back(text.substr(start));
+  return lines;
 }
 
 class Replayer {
@@ -32,6 +42,11 @@ public:
       ++result_.ops;
     }
     result_.state_hash = target_->state_hash();
+    if (z3_) {
+      result_.z3_queries = z3_->counts().queries;
+      result_.z3_proven = z3_->counts().proven;
+      result_.z3_unknown = z3_->counts().unknown;
+    }
     return std::move(result_);
   }
 
@@ -90,6 +105,8 @@ private:
       target_->set_lenient_handles(skip_null_handles_);
       if (options_.differential)
         spec_ = std::make_unique<SpecTarget>(cfg);
+      if (options_.z3)
+        z3_ = std::make_unique<Z3Observer>(target_->kernel(), options_.z3_rlimit);
     } catch (const std::exception &e) {
       return malformed(line, 1, std::string("cannot build the machine: ") + e.what());
     }
@@ -173,6 +190,10 @@ private:
       return diverged(stmt, "invariant violated: " + violation, {}, outcome.diags);
     if (spec_ && stmt.is_call && !compare_with_spec(stmt, args, outcome))
       return false;
+    if (z3_ && stmt.is_call)
+      if (std::optional<Z3Violation> bad = z3_->after_op(stmt.op, args, actual))
+        return diverged(stmt, "z3: " + bad->check + " violated", split_lines(bad->counterexample),
+                        outcome.diags);
     if (options_.observe && stmt.is_call)
       options_.observe(static_cast<std::size_t>(&stmt - trace_.stmts.data()), actual);
     if (!stmt.bind.empty())
@@ -204,6 +225,11 @@ private:
       return true;
     }
     std::string why = spec_->run_and_compare(stmt.op, args, outcome);
+    if (why.empty() && spec_->desynced()) {
+      result_.spec_stopped_at = stmt.line;
+      spec_.reset();
+      return true;
+    }
     if (why.empty())
       why = spec_->compare_state(target_->kernel());
     if (why.empty())
@@ -217,6 +243,7 @@ private:
   const OpTable &ops_;
   std::unique_ptr<EngineTarget> target_;
   std::unique_ptr<SpecTarget> spec_;
+  std::unique_ptr<Z3Observer> z3_; // reads target_'s kernel: declared after it
   bool skip_null_handles_ = false;
   Bindings bindings_;
   ReplayResult result_;

@@ -38,10 +38,13 @@ public:
   std::string state_diff(const Kernel &k) const;
 
   spec::VmallocSpec &spec() { return spec_; }
+  // True once an op left the engine in a state the spec cannot follow.
+  bool desynced() const { return desynced_; }
 
 private:
   spec::VmallocSpec spec_;
   std::unique_ptr<AdapterState> state_;
+  bool desynced_ = false;
 };
 
 } // namespace vmcheck

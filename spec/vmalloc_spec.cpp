@@ -600,8 +600,10 @@ u64 VmallocSpec::vmap(std::span<const u64> pages, unsigned count, VmFlags flags,
     }
     frames.push_back(*f);
   }
-  const std::optional<u64> addr = get_vm_area_node(u64{count} * PAGE_SIZE, 1, flags & ~VM_NO_GUARD,
-                                                   vstart_, vend_, GFP_KERNEL, fn);
+  // 4.19's vmap passes the caller's flags through: VM_NO_GUARD is honoured
+  // (stripping it with a WARN came with later kernels).
+  const std::optional<u64> addr =
+      get_vm_area_node(u64{count} * PAGE_SIZE, 1, flags, vstart_, vend_, GFP_KERNEL, fn);
   if (!addr)
     return 0;
   if (map_frames(*addr, frames, "vmap_pte_range") != 0) {

@@ -194,11 +194,19 @@ std::vector<VmStruct *> Vmalloc::pcpu_get_vm_areas(std::span<const u64> offsets,
     m_.diag().warn(kPcpu, "span " + hex(last_end) + " does not fit in the vmalloc range");
     return {};
   }
-  // The pointer array, then one vmap_area + vm_struct per area, all before
-  // the search as in the kernel: a failure here has changed nothing.
-  for (std::size_t i = 0; i <= nr; ++i)
-    if (!m_.kmalloc_ok())
+  // 4.19's metadata, all before the search (a failure changes nothing):
+  // the vms[] and vas[] arrays (both attempted before either is checked),
+  // then per area a vmap_area and a vm_struct (both attempted, then checked).
+  const bool vms_ok = m_.kmalloc_ok();
+  const bool vas_ok = m_.kmalloc_ok();
+  if (!vms_ok || !vas_ok)
+    return {};
+  for (std::size_t i = 0; i < nr; ++i) {
+    const bool va_ok = m_.kmalloc_ok();
+    const bool vm_ok = m_.kmalloc_ok();
+    if (!va_ok || !vm_ok)
       return {};
+  }
 
   std::optional<u64> base;
   for (bool purged = false;; purged = true) {

@@ -459,7 +459,7 @@ u64 Vmalloc::__vmalloc_area_node(VmStruct *area, Gfp gfp, pgprot_t prot, int nod
                                                   std::to_string(u64{i} * PAGE_SIZE) + " of " +
                                                   std::to_string(area->size) + " bytes");
       area->nr_pages = i;
-      __vunmap(addr, true, "vfree");
+      vfree(addr); // 4.19's fail label: deferred when in interrupt context
       return 0;
     }
     area->pages.push_back(*pfn);
@@ -471,7 +471,7 @@ u64 Vmalloc::__vmalloc_area_node(VmStruct *area, Gfp gfp, pgprot_t prot, int nod
       m_.diag().warn("__vmalloc_area_node", "vmalloc: allocation failure, allocated " +
                                                 std::to_string(u64{nr_pages} * PAGE_SIZE) + " of " +
                                                 std::to_string(area->size) + " bytes");
-    __vunmap(addr, true, "vfree");
+    vfree(addr);
     return 0;
   }
   return addr;

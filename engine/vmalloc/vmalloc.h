@@ -203,6 +203,7 @@ public:
   const std::map<u64, VmapArea> &lazy_areas() const { return lazy_; }
   const std::map<u64, std::unique_ptr<VmStruct>> &vm_structs() const { return vms_; }
   const std::map<u64, VmapBlock> &vmap_blocks() const { return blocks_; }
+  const FreeSpace &free_space() const { return free_; } // modern only: legacy places by vmlist
   VmStruct *vm_by_id(u64 id);
   // Is va inside the guard page of a live (busy) area?
   bool is_guard_page(u64 va) const;

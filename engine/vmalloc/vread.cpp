@@ -64,6 +64,11 @@ long Vmalloc::vread(std::span<std::uint8_t> buf, u64 addr) {
     const u64 vend = vm ? vaddr + get_vm_area_size(*vm) : va.va_end;
     if (addr >= vend)
       continue;
+    // Modern follows seed 000: 0 when the range meets no live area, so a gap
+    // is only filled on the way to an area the range reaches. Seed 003 fills
+    // it regardless and counts it.
+    if (backend_ == Backend::Modern && vaddr - addr >= count && addr < vaddr)
+      break;
     if (addr < vaddr) {
       const u64 gap = std::min(count, vaddr - addr);
       zero_out(gap);
