@@ -200,7 +200,7 @@ const std::vector<OpSpec> &catalogue(Vocabulary v) {
       {"alloc_vm_area", {A::Size}, Binds::Vm},
       {"free_vm_area", {A::LiveVm}},
       {"find_vm_area", {A::Addr}},
-      {"vmap", {A::PageList, A::Count, A::VmFlags, A::Prot}, Binds::Addr},
+      {"vmap", {A::PageList, A::Count, A::VmFlags, A::Prot}, Binds::Addr, false},
       {"map_kernel_range_noflush", {A::VmAddr, A::Size, A::Prot, A::PageList}},
       {"unmap_kernel_range", {A::VmAddr, A::Size}},
       {"unmap_kernel_range_noflush", {A::VmAddr, A::Size}},
@@ -284,6 +284,9 @@ struct Handles {
     std::string name;
     unsigned order;
     int refs;
+    // Listed in a vmap / vm_map_ram / map_kernel_range_noflush: freeing it
+    // would be the caller's use-after-free, so it is never freed.
+    bool mapped = false;
   };
   struct Ram {
     std::string name;
@@ -305,6 +308,17 @@ struct Handles {
   std::string fresh(char prefix) { return std::string(1, prefix) + std::to_string(next_name++); }
 };
 
+// The pages op `o` may name: any live page, or for the ops that can free
+// one, only pages no mapping uses.
+std::vector<std::size_t> page_choices(const OpSpec &o, const Handles &h) {
+  const bool frees = o.name == "__free_pages" || o.name == "put_page";
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < h.pages.size(); ++i)
+    if (!frees || !h.pages[i].mapped)
+      out.push_back(i);
+  return out;
+}
+
 // Whether op `o` can be emitted now, and the state change once it is.
 bool applicable(const OpSpec &o, const Handles &h) {
   if (h.irq_depth > 0 && !o.irq_ok)
@@ -320,7 +334,7 @@ bool applicable(const OpSpec &o, const Handles &h) {
   for (Arg a : o.args) {
     if ((a == Arg::LiveVm || a == Arg::VmAddr) && h.vms.empty())
       return false;
-    if (a == Arg::LivePage && h.pages.empty())
+    if (a == Arg::LivePage && page_choices(o, h).empty())
       return false;
     if (a == Arg::LiveRam && h.rams.empty())
       return false;
@@ -502,8 +516,11 @@ private:
         const u64 n = pick_table(r_, kListLens);
         const std::size_t first = r_.byte() % h_.pages.size();
         std::vector<Expr> items;
-        for (u64 i = 0; i < n; ++i)
-          items.push_back(name_expr(h_.pages[(first + i) % h_.pages.size()].name));
+        for (u64 i = 0; i < n; ++i) {
+          Handles::Page &p = h_.pages[(first + i) % h_.pages.size()];
+          p.mapped = true;
+          items.push_back(name_expr(p.name));
+        }
         s.args.push_back(list_expr(std::move(items)));
         break;
       }
@@ -514,7 +531,8 @@ private:
         break;
       }
       case Arg::LivePage: {
-        const std::size_t i = r_.byte() % h_.pages.size();
+        const auto choices = page_choices(o, h_);
+        const std::size_t i = choices[r_.byte() % choices.size()];
         s.args.push_back(name_expr(h_.pages[i].name));
         if (o.name == "__free_pages")
           s.args.push_back(int_expr(h_.pages[i].order));
@@ -917,6 +935,8 @@ private:
               e->kids[i].text != names[(first + i) % names.size()])
             err = "page lists must cycle through the live pages in order";
         }
+        for (std::size_t i = 0; err.empty() && i < e->kids.size(); ++i)
+          h_.pages[(out_.back() % names.size() + i) % names.size()].mapped = true;
         break;
       }
       case Arg::LiveVm:
@@ -925,8 +945,8 @@ private:
         break;
       case Arg::LivePage: {
         std::vector<std::string> names;
-        for (const auto &p : h_.pages)
-          names.push_back(p.name);
+        for (std::size_t i : page_choices(o, h_))
+          names.push_back(h_.pages[i].name);
         if (const Expr *e = next())
           err = handle(names, *e, "page");
         if (err.empty() && s.op == "__free_pages")

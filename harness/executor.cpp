@@ -106,7 +106,8 @@ private:
       if (options_.differential)
         spec_ = std::make_unique<SpecTarget>(cfg);
       if (options_.z3)
-        z3_ = std::make_unique<Z3Observer>(target_->kernel(), options_.z3_rlimit);
+        z3_ = std::make_unique<Z3Observer>(target_->kernel(), options_.z3_rlimit,
+                                           options_.z3_state_checks);
     } catch (const std::exception &e) {
       return malformed(line, 1, std::string("cannot build the machine: ") + e.what());
     }

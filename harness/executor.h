@@ -31,6 +31,11 @@ struct ReplayOptions {
   // Called with each call statement's index in the trace and its result
   // (the backends differential compares two runs this way).
   std::function<void(std::size_t, const Value &)> observe;
+  // Also run the Z3 placement and guard-page checks (harness/z3_checks.h)
+  // after every op; a violated check is a divergence.
+  bool z3 = false;
+  unsigned z3_rlimit = 0;      // Z3 resource limit per query; 0: the checker's default
+  bool z3_state_checks = true; // false: placement checks only (no guard/tiling after each op)
 };
 
 struct ReplayResult {
@@ -42,6 +47,11 @@ struct ReplayResult {
   std::uint64_t state_hash = 0;     // of the final (or failing) state
   std::size_t ops = 0;              // statements completed
   int spec_stopped_at = 0;          // differential: line of the first op the spec does not model
+  // z3: queries run, of which proven (UNSAT); checks Z3 could not decide
+  // (counted apart, never as proven, and not a failure).
+  unsigned z3_queries = 0;
+  unsigned z3_proven = 0;
+  unsigned z3_unknown = 0;
 
   // 0 ok, 1 divergence, 2 malformed: the `vmcheck replay` exit status.
   int exit_code() const;

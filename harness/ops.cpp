@@ -1,5 +1,7 @@
 #include "harness/ops.h"
 
+#include "harness/explore.h"
+
 namespace vmcheck {
 
 OpResult OpResult::ok(Value v) {
@@ -46,6 +48,7 @@ const OpTable &default_op_table() {
     register_vmalloc_ops(t);
     register_percpu_ops(t);
     register_usermm_ops(t);
+    register_explore_ops(t);
     return t;
   }();
   return table;

@@ -1,7 +1,8 @@
 // One scripted scenario, run twice and under every compiler and build type,
 // must end in the same canonical state hash: the value below was computed
 // once and is checked in. If a deliberate change to the state or the hash
-// moves it, update the constant in the same commit and say why.
+// moves it, update the constant in the same commit and say why. (Last moved
+// when the user-mm and percpu layers joined the kernel's state hash.)
 #include "kernel.h"
 
 #include <gtest/gtest.h>
@@ -55,7 +56,7 @@ TEST(Determinism, the_scripted_scenario_gives_the_same_hash_on_every_run) {
 }
 
 TEST(Determinism, the_scripted_scenario_gives_the_checked_in_hash_on_every_compiler) {
-  EXPECT_EQ(scripted_scenario_hash(), 0xdf9dc9471e846a2fULL);
+  EXPECT_EQ(scripted_scenario_hash(), 0x94e3a3a271892734ULL);
 }
 
 } // namespace

@@ -335,7 +335,8 @@ TEST(SpecFaults, the_second_is_the_vmap_area_descriptor_and_the_third_the_page_a
   ASSERT_EQ(s.areas().size(), 1u);
   EXPECT_EQ(s.areas()[0].kind, AreaKind::Lazy); // removed: its VA is lazily freed
   EXPECT_EQ(s.vmap_lazy_nr(), 4u);
-  EXPECT_EQ(s.take_diags().size(), 1u);
+  // 4.19: __vmalloc_area_node returns NULL with no message of its own.
+  EXPECT_EQ(s.take_diags().size(), 0u);
   EXPECT_EQ(s.check(), "");
 }
 

@@ -13,6 +13,7 @@ int cmd_decode(const Args &args);
 int cmd_encode(const Args &args);
 int cmd_fuzz(const Args &args);
 int cmd_minimize(const Args &args);
+int cmd_explore(const Args &args);
 int cmd_vmallocinfo(const Args &args);
 
 // Reads a whole file; false when it cannot be read.

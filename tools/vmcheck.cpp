@@ -16,7 +16,7 @@ namespace vmcheck {
 namespace {
 
 constexpr const char *kReplayUsage =
-    "usage: vmcheck replay [--hash] [--engine-only] [--backend=modern|legacy] FILE...\n"
+    "usage: vmcheck replay [--hash] [--engine-only] [--backend=modern|legacy] [--z3] FILE...\n"
     "\n"
     "Replays each trace on the engine and the reference spec, checking every\n"
     "'->', every invariant after every op, and that engine and spec agree on\n"
@@ -26,6 +26,8 @@ constexpr const char *kReplayUsage =
     "  --hash                    print the final state hash of each trace\n"
     "  --engine-only             do not run the reference spec\n"
     "  --backend=modern|legacy   override the trace's config backend\n"
+    "  --z3                      also prove placement and guard pages with Z3 after\n"
+    "                            every op; prints 'z3: N queries, P proven, U unknown'\n"
     "\n"
     "Exit status: 0 all traces ok, 1 a divergence or violation, 2 a malformed\n"
     "or unreadable trace.\n";
@@ -61,6 +63,8 @@ int cmd_replay(const std::vector<std::string_view> &args) {
       print_hash = true;
     } else if (a == "--engine-only") {
       options.differential = false;
+    } else if (a == "--z3") {
+      options.z3 = true;
     } else if (a == "--backend=modern") {
       options.backend = Backend::Modern;
     } else if (a == "--backend=legacy") {
@@ -86,6 +90,9 @@ int cmd_replay(const std::vector<std::string_view> &args) {
     }
     const ReplayResult r = replay_text(text, options);
     (r.exit_code() == 0 ? std::cout : std::cerr) << r.report(file) << '\n';
+    if (options.z3 && r.status != ReplayStatus::Malformed)
+      std::cout << "z3: " << r.z3_queries << " queries, " << r.z3_proven << " proven, "
+                << r.z3_unknown << " unknown\n";
     if (print_hash && r.status != ReplayStatus::Malformed) {
       char buf[32];
       std::snprintf(buf, sizeof buf, "hash 0x%016llx",
@@ -109,6 +116,7 @@ constexpr Subcommand kSubcommands[] = {
     {"encode", "turn a trace back into fuzz input bytes", cmd_encode},
     {"fuzz", "run the fuzz targets and print a summary table", cmd_fuzz},
     {"minimize", "shrink a failing trace, keeping its failure", cmd_minimize},
+    {"explore", "bounded exhaustive exploration (model checker)", cmd_explore},
     {"vmallocinfo", "replay a trace and print /proc/vmallocinfo", cmd_vmallocinfo},
 };
 

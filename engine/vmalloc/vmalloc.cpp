@@ -669,7 +669,7 @@ u64 Vmalloc::vmap(std::span<const Pfn> pages, unsigned count, VmFlags flags, pgp
   const u64 addr = area->addr;
   if (vmap_page_range(addr, addr + get_vm_area_size(*area), prot, pages.first(count),
                       "vmap_pte_range") < 0) {
-    __vunmap(addr, false, "vunmap");
+    vunmap(addr); // as 4.19: a BUG when vmap is called in interrupt context
     return 0;
   }
   return addr;
