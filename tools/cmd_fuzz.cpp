@@ -45,6 +45,7 @@ struct Row {
   double exec_per_sec = 0;
   std::string coverage = "-";
   std::uint64_t new_files = 0;
+  double first_finding_s = -1; // seconds to the first finding (builtin driver), -1 when none
   std::vector<std::string> findings;
 };
 
@@ -146,6 +147,9 @@ Row run_builtin(FuzzTarget t, double seconds, std::uint64_t seed, const fs::path
     }
     const FuzzOutcome o = run_fuzz_input(t, input);
     ++row.execs;
+    if (o.finding && row.first_finding_s < 0)
+      row.first_finding_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (o.finding && row.findings.size() < 5)
       row.findings.push_back(
           write_finding(out / row.target, t, "finding-" + std::to_string(row.execs), input, o));
@@ -278,13 +282,16 @@ int cmd_fuzz(const Args &args) {
     rows.push_back(libfuzzer ? run_libfuzzer(t, bin, seconds, seed, corpus, out)
                              : run_builtin(t, seconds, seed, corpus, out));
   }
-  std::printf("\n%-14s %12s %10s %10s %10s %9s\n", "target", "executions", "exec/s", "coverage",
-              "new files", "findings");
+  std::printf("\n%-14s %12s %10s %10s %10s %9s %9s\n", "target", "executions", "exec/s", "coverage",
+              "new files", "findings", "first@s");
   std::size_t findings = 0;
   for (const Row &r : rows) {
-    std::printf("%-14s %12llu %10.0f %10s %10llu %9zu\n", r.target.c_str(),
+    char first[16] = "-";
+    if (r.first_finding_s >= 0)
+      std::snprintf(first, sizeof first, "%.1f", r.first_finding_s);
+    std::printf("%-14s %12llu %10.0f %10s %10llu %9zu %9s\n", r.target.c_str(),
                 static_cast<unsigned long long>(r.execs), r.exec_per_sec, r.coverage.c_str(),
-                static_cast<unsigned long long>(r.new_files), r.findings.size());
+                static_cast<unsigned long long>(r.new_files), r.findings.size(), first);
     findings += r.findings.size();
   }
   for (const Row &r : rows)

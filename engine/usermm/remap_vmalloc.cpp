@@ -17,7 +17,11 @@ int UserMm::remap_vmalloc_range_partial(VmAreaStruct &vma, u64 uaddr, u64 kaddr,
   if (!page_aligned(uaddr) || !page_aligned(kaddr))
     return -EINVAL;
   const VmStruct *area = vmalloc_.find_vm_area(kaddr);
+#ifdef VMCHECK_MUTANT_remap_no_usermap_check
+  if (area == nullptr) // mutant: any vmalloc area may be mapped to user space
+#else
   if (area == nullptr || !(area->flags & VM_USERMAP))
+#endif
     return -EINVAL;
   const u64 area_end = area->addr + get_vm_area_size(*area);
   if (kaddr < area->addr || kaddr >= area_end || len > area_end - kaddr)

@@ -224,7 +224,11 @@ std::vector<VmStruct *> Vmalloc::pcpu_get_vm_areas(std::span<const u64> offsets,
   std::vector<VmStruct *> vms;
   vms.reserve(nr);
   for (std::size_t i = 0; i < nr; ++i) {
+#ifdef VMCHECK_MUTANT_pcpu_not_congruent
+    const u64 start = *base + offsets[i] - (i > 0 ? PAGE_SIZE : 0); // mutant: offsets not kept
+#else
     const u64 start = *base + offsets[i];
+#endif
     const u64 size = sizes[i];
     if (backend_ == Backend::Modern) {
       if (!free_.reserve(start, size))

@@ -131,6 +131,9 @@ u64 Vmalloc::alloc_vmap_area(u64 size, u64 align, u64 vstart, u64 vend, int node
   for (;;) {
     std::optional<u64> addr;
     if (backend_ == Backend::Modern) {
+#ifdef VMCHECK_MUTANT_ignore_align
+      align = PAGE_SIZE; // mutant: the requested alignment is ignored
+#endif
       addr = free_.find_lowest(size, align, vstart, vend);
       if (addr)
         free_.reserve(*addr, size);
@@ -213,7 +216,11 @@ void Vmalloc::free_vmap_area_noflush(u64 va_start) {
     return;
   }
   lazy_[va.va_start] = VmapArea{va.va_start, va.va_end, 0, va.flags};
+#ifdef VMCHECK_MUTANT_lazy_counter_no_guard
+  lazy_nr_ += (va.size() >> PAGE_SHIFT) - 1; // mutant: the guard page is not counted
+#else
   lazy_nr_ += va.size() >> PAGE_SHIFT;
+#endif
   // 4.19 purges synchronously in the freeing context once over the
   // threshold (so lazy=0 means "purge on every free").
   if (lazy_nr_ > lazy_max_pages())
@@ -234,9 +241,15 @@ bool Vmalloc::purge_lazy_areas(u64 start, u64 end, bool force_flush) {
   }
   start = std::min(start, lazy_.begin()->second.va_start);
   for (const auto &[s, va] : lazy_)
+#ifdef VMCHECK_MUTANT_purge_race
+    end = std::max(end, lazy_.begin()->second.va_end); // mutant: flush covers the first area only
+#else
     end = std::max(end, va.va_end);
-  // One flush covers the union; only after it may the VA be handed out again.
+#endif
+    // One flush covers the union; only after it may the VA be handed out again.
+#ifndef VMCHECK_MUTANT_skip_purge_flush
   m_.mmu().flush_tlb_kernel_range(start, end);
+#endif
   for (const auto &[s, va] : lazy_) {
     free_.release(va.va_start, va.size());
     lazy_nr_ -= va.size() >> PAGE_SHIFT;
@@ -330,7 +343,9 @@ VmStruct *Vmalloc::__get_vm_area_node(u64 size, u64 align, VmFlags flags, u64 st
   if (backend_ == Backend::Legacy || !(flags & VM_NO_GUARD)) {
     if (size + PAGE_SIZE < size)
       return nullptr;
+#ifndef VMCHECK_MUTANT_guard_not_counted
     size += PAGE_SIZE;
+#endif
   }
   const u64 id = next_vm_id_;
   const u64 r = alloc_vmap_area(size, align, start, end, node, gfp, 0, id);
@@ -425,7 +440,11 @@ u64 Vmalloc::__vmalloc_area_node(VmStruct *area, Gfp gfp, pgprot_t prot, int nod
   const u64 array_size = u64{nr_pages} * sizeof(u64);
   const Gfp nested_gfp = (gfp & GFP_RECLAIM_MASK) | __GFP_ZERO;
   const Gfp highmem = (gfp & (___GFP_DMA | __GFP_DMA32)) ? 0 : __GFP_HIGHMEM;
+#ifdef VMCHECK_MUTANT_vzalloc_no_zero
+  const Gfp alloc_mask = (gfp & ~__GFP_ZERO) | __GFP_NOWARN | highmem; // mutant
+#else
   const Gfp alloc_mask = gfp | __GFP_NOWARN | highmem;
+#endif
   const u64 addr = area->addr;
   const u64 id = area->id;
 
@@ -458,7 +477,11 @@ u64 Vmalloc::__vmalloc_area_node(VmStruct *area, Gfp gfp, pgprot_t prot, int nod
         m_.diag().warn("__vmalloc_area_node", "vmalloc: allocation failure, allocated " +
                                                   std::to_string(u64{i} * PAGE_SIZE) + " of " +
                                                   std::to_string(area->size) + " bytes");
+#ifdef VMCHECK_MUTANT_page_leak_on_failure
+      area->nr_pages = 0; // mutant: the pages taken so far are never freed
+#else
       area->nr_pages = i;
+#endif
       vfree(addr); // 4.19's fail label: deferred when in interrupt context
       return 0;
     }
@@ -581,7 +604,9 @@ void Vmalloc::__vunmap(u64 addr, bool deallocate_pages, const char *fn) {
   }
   const VmapArea *va = find_vmap_area(addr);
   if (va == nullptr || va->vm_id == 0) {
+#ifndef VMCHECK_MUTANT_double_vfree_accepted
     m_.diag().warn(fn, "Trying to vfree() nonexistent vm area (" + hex(addr) + ")", addr);
+#endif
     return;
   }
   if (va->va_start != addr)
@@ -618,7 +643,10 @@ void Vmalloc::vfree_atomic(u64 addr) {
   }
   const unsigned cpu = m_.current_cpu();
   const bool was_empty = vfree_deferred_[cpu].empty();
-  vfree_deferred_[cpu].push_back(addr);
+#ifdef VMCHECK_MUTANT_lost_deferred_free
+  if (was_empty) // mutant: a second deferred free on the same CPU is lost
+#endif
+    vfree_deferred_[cpu].push_back(addr);
   if (was_empty)
     m_.deferred().queue("vfree_deferred", cpu, [this, cpu] { run_deferred_vfree(cpu); });
 }
