@@ -925,9 +925,7 @@ private:
           return "expected a page list";
         if (std::string e2 = table_only(kListLens, e->kids.size()); !e2.empty())
           return e2;
-        std::vector<std::string> names;
-        for (const auto &p : h_.pages)
-          names.push_back(p.name);
+        const std::vector<std::string> names = names_of(h_.pages);
         err = handle(names, e->kids[0], "page");
         for (std::size_t i = 0; err.empty() && i < e->kids.size(); ++i) {
           const std::size_t first = out_.back() % names.size();
@@ -953,21 +951,13 @@ private:
           next();
         break;
       }
-      case Arg::LiveRam: {
-        std::vector<std::string> names;
-        for (const auto &r : h_.rams)
-          names.push_back(r.name);
-        if (const Expr *e = next())
-          err = handle(names, *e, "vm_map_ram");
-        next();
-        break;
-      }
+      case Arg::LiveRam:
       case Arg::LivePcpu: {
-        std::vector<std::string> names;
-        for (const auto &p : h_.pcpus)
-          names.push_back(p.name);
+        // A handle, then the count the decoder wrote beside it.
+        const bool ram = a == Arg::LiveRam;
         if (const Expr *e = next())
-          err = handle(names, *e, "pcpu area array");
+          err = handle(ram ? names_of(h_.rams) : names_of(h_.pcpus), *e,
+                       ram ? "vm_map_ram" : "pcpu area array");
         next();
         break;
       }
@@ -1060,6 +1050,12 @@ private:
   static const std::string &name_of(const Handles::Page &p) { return p.name; }
   static const std::string &name_of(const Handles::Ram &r) { return r.name; }
   static const std::string &name_of(const Handles::Pcpu &p) { return p.name; }
+  template <typename T> static std::vector<std::string> names_of(const std::vector<T> &list) {
+    std::vector<std::string> out;
+    for (const T &x : list)
+      out.push_back(name_of(x));
+    return out;
+  }
 
   std::string expect_name(const Stmt &s, char prefix) {
     const std::string fresh = h_.fresh(prefix);
