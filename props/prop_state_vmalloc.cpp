@@ -555,6 +555,25 @@ struct Vread : Op {
   void apply(Model &) const override {}
 };
 
+// probe: one access through the current CPU's TLB, so translations get
+// cached and a missing flush (a stale alias after reuse) becomes visible to
+// the invariants. Its fault word is not compared (the spec has no MMU).
+struct Probe : Op {
+  std::string handle;
+  explicit Probe(const Model &m) {
+    AccessTarget t = gen_access_target(m);
+    handle = t.handle;
+    Expr mode;
+    mode.kind = ExprKind::Name;
+    mode.text = *rc::gen::element<std::string>("read", "write");
+    stmt = call("probe", {std::move(t.addr), std::move(mode)});
+  }
+  void checkPreconditions(const Model &m) const override {
+    RC_PRE(handle.empty() || has(m.addrs, handle));
+  }
+  void apply(Model &) const override {}
+};
+
 struct Vwrite : Op {
   std::string handle;
   explicit Vwrite(const Model &m) {
@@ -684,11 +703,10 @@ struct PcpuFree : Op {
 
 // Repeated types weigh the choice towards allocations and frees, which is
 // where placement, lazy purging and reuse happen.
-const auto gen_api_command =
-    rc::state::gen::execOneOfWithArgs<Alloc, Alloc, Alloc, GetVmArea, FreeVmArea, Free, Free, Free,
-                                      Vmap, Vmap, VmMapRam, VmMapRam, VmUnmapRam, VmUnmapRam, Vread,
-                                      Vwrite, Housekeeping, Cpu, IrqEnter, IrqExit, IrqExit,
-                                      AllocPage, AllocPage, FreePage, FailNth, PcpuGet, PcpuFree>();
+const auto gen_api_command = rc::state::gen::execOneOfWithArgs<
+    Alloc, Alloc, Alloc, GetVmArea, FreeVmArea, Free, Free, Free, Vmap, Vmap, VmMapRam, VmMapRam,
+    VmUnmapRam, VmUnmapRam, Vread, Vwrite, Probe, Probe, Housekeeping, Cpu, IrqEnter, IrqExit,
+    IrqExit, AllocPage, AllocPage, FreePage, FailNth, PcpuGet, PcpuFree>();
 
 const auto gen_backends_command =
     rc::state::gen::execOneOfWithArgs<Alloc, Alloc, Alloc, GetVmArea, FreeVmArea, Free, Free,
