@@ -28,6 +28,16 @@ void OpTable::add(OpDef def) {
   ops_.insert_or_assign(std::move(name), std::move(def));
 }
 
+void OpTable::add(std::string name, std::string usage, OpFunction fn) {
+  OpDef def{name, std::move(usage), {}};
+  // The handler names itself in argument errors, so it gets its own OpDef.
+  def.handler = [fn, self = OpDef{name, def.usage, {}}](ExecContext &ctx,
+                                                        const std::vector<Value> &argv) {
+    return fn(self, ctx, argv);
+  };
+  add(std::move(def));
+}
+
 const OpDef *OpTable::find(std::string_view name) const {
   const auto it = ops_.find(name);
   return it == ops_.end() ? nullptr : &it->second;

@@ -54,11 +54,17 @@ struct OpDef {
   OpHandler handler;
 };
 
+// An op written as a plain function that is told its own OpDef, so that its
+// argument errors can name it and quote its usage.
+using OpFunction = OpResult (*)(const OpDef &, ExecContext &, const std::vector<Value> &);
+
 // Invariant: names are unique; iteration is by name (deterministic).
 class OpTable {
 public:
   // Adds an op; a second op with the same name replaces the first.
   void add(OpDef def);
+  // Adds an op implemented by `fn`.
+  void add(std::string name, std::string usage, OpFunction fn);
   // The op called `name`, or nullptr.
   const OpDef *find(std::string_view name) const;
   // Declares a bare word that evaluates to itself (a Symbol): modes such as

@@ -199,35 +199,23 @@ OpResult op_check(const OpDef &def, ExecContext &ctx, const std::vector<Value> &
   return OpResult::ok();
 }
 
-using MachineOp = OpResult (*)(const OpDef &, ExecContext &, const std::vector<Value> &);
-
-void add(OpTable &table, std::string name, std::string usage, MachineOp fn) {
-  OpDef def{name, std::move(usage), {}};
-  // The handler names itself in argument errors, so it gets its own OpDef.
-  def.handler = [fn, self = OpDef{name, def.usage, {}}](ExecContext &ctx,
-                                                        const std::vector<Value> &argv) {
-    return fn(self, ctx, argv);
-  };
-  table.add(std::move(def));
-}
-
 } // namespace
 
 void register_machine_ops(OpTable &table) {
-  add(table, "cpu", "cpu(n)", op_cpu);
-  add(table, "irq_enter", "irq_enter()", op_irq_enter);
-  add(table, "irq_exit", "irq_exit()", op_irq_exit);
-  add(table, "run_deferred", "run_deferred()", op_run_deferred);
-  add(table, "touch", "touch(addr, read|write|exec)", op_touch);
-  add(table, "expect_fault", "expect_fault(addr, read|write|exec)", op_expect_fault);
-  add(table, "probe", "probe(addr, read|write|exec)", op_probe);
-  add(table, "fail_nth", "fail_nth(alloc_page|page_table|vmap_area, n)", op_fail_nth);
-  add(table, "alloc_page", "p = alloc_page(gfp)", op_alloc_page);
-  add(table, "alloc_pages", "p = alloc_pages(gfp, order)", op_alloc_pages);
-  add(table, "__free_pages", "__free_pages(p, order)", op_free_pages);
-  add(table, "get_page", "get_page(p)", op_get_page);
-  add(table, "put_page", "put_page(p)", op_put_page);
-  add(table, "check", "check()", op_check);
+  table.add("cpu", "cpu(n)", op_cpu);
+  table.add("irq_enter", "irq_enter()", op_irq_enter);
+  table.add("irq_exit", "irq_exit()", op_irq_exit);
+  table.add("run_deferred", "run_deferred()", op_run_deferred);
+  table.add("touch", "touch(addr, read|write|exec)", op_touch);
+  table.add("expect_fault", "expect_fault(addr, read|write|exec)", op_expect_fault);
+  table.add("probe", "probe(addr, read|write|exec)", op_probe);
+  table.add("fail_nth", "fail_nth(alloc_page|page_table|vmap_area, n)", op_fail_nth);
+  table.add("alloc_page", "p = alloc_page(gfp)", op_alloc_page);
+  table.add("alloc_pages", "p = alloc_pages(gfp, order)", op_alloc_pages);
+  table.add("__free_pages", "__free_pages(p, order)", op_free_pages);
+  table.add("get_page", "get_page(p)", op_get_page);
+  table.add("put_page", "put_page(p)", op_put_page);
+  table.add("check", "check()", op_check);
   for (std::string_view w : kAccessWords)
     table.add_keyword(w);
   for (std::string_view w : kFailPointWords)

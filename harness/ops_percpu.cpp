@@ -210,47 +210,35 @@ OpResult op_per_cpu_ptr(const OpDef &def, ExecContext &ctx, const std::vector<Va
   return OpResult::ok(addr_or_null(pcpu(ctx).per_cpu_ptr(*ptr, static_cast<unsigned>(*cpu))));
 }
 
-using PercpuOp = OpResult (*)(const OpDef &, ExecContext &, const std::vector<Value> &);
-
-void add(OpTable &table, std::string name, std::string usage, PercpuOp fn) {
-  OpDef def{name, std::move(usage), {}};
-  // The handler names itself in argument errors, so it gets its own OpDef.
-  def.handler = [fn, self = OpDef{name, def.usage, {}}](ExecContext &ctx,
-                                                        const std::vector<Value> &argv) {
-    return fn(self, ctx, argv);
-  };
-  table.add(std::move(def));
-}
-
 } // namespace
 
 void register_percpu_ops(OpTable &t) {
-  add(t, "pcpu_create_chunk", "chunk = pcpu_create_chunk()", op_pcpu_create_chunk);
-  add(t, "pcpu_destroy_chunk", "pcpu_destroy_chunk(chunk)", op_pcpu_destroy_chunk);
-  add(t, "pcpu_get_pages", "pages = pcpu_get_pages()", op_pcpu_get_pages);
-  add(t, "pcpu_free_pages", "pcpu_free_pages(chunk, pages, page_start, page_end)",
-      op_pages_void<&Percpu::pcpu_free_pages>);
-  add(t, "pcpu_alloc_pages", "pcpu_alloc_pages(chunk, pages, page_start, page_end)",
-      op_pages_int<&Percpu::pcpu_alloc_pages>);
-  add(t, "pcpu_pre_unmap_flush", "pcpu_pre_unmap_flush(chunk, page_start, page_end)",
-      op_range_void<&Percpu::pcpu_pre_unmap_flush>);
-  add(t, "pcpu_unmap_pages", "pcpu_unmap_pages(chunk, pages, page_start, page_end)",
-      op_pages_void<&Percpu::pcpu_unmap_pages>);
-  add(t, "pcpu_post_unmap_tlb_flush", "pcpu_post_unmap_tlb_flush(chunk, page_start, page_end)",
-      op_range_void<&Percpu::pcpu_post_unmap_tlb_flush>);
-  add(t, "pcpu_map_pages", "pcpu_map_pages(chunk, pages, page_start, page_end)",
-      op_pages_int<&Percpu::pcpu_map_pages>);
-  add(t, "pcpu_post_map_flush", "pcpu_post_map_flush(chunk, page_start, page_end)",
-      op_range_void<&Percpu::pcpu_post_map_flush>);
-  add(t, "pcpu_populate_chunk", "pcpu_populate_chunk(chunk, page_start, page_end)",
-      op_pcpu_populate_chunk);
-  add(t, "pcpu_depopulate_chunk", "pcpu_depopulate_chunk(chunk, page_start, page_end)",
-      op_range_void<&Percpu::pcpu_depopulate_chunk>);
-  add(t, "pcpu_chunk_addr", "pcpu_chunk_addr(chunk, cpu, page)", op_pcpu_chunk_addr);
-  add(t, "alloc_percpu", "p = alloc_percpu(size, align)", op_alloc_percpu);
-  add(t, "__alloc_percpu", "p = __alloc_percpu(size, align)", op_alloc_percpu);
-  add(t, "free_percpu", "free_percpu(p)", op_free_percpu);
-  add(t, "per_cpu_ptr", "per_cpu_ptr(p, cpu)", op_per_cpu_ptr);
+  t.add("pcpu_create_chunk", "chunk = pcpu_create_chunk()", op_pcpu_create_chunk);
+  t.add("pcpu_destroy_chunk", "pcpu_destroy_chunk(chunk)", op_pcpu_destroy_chunk);
+  t.add("pcpu_get_pages", "pages = pcpu_get_pages()", op_pcpu_get_pages);
+  t.add("pcpu_free_pages", "pcpu_free_pages(chunk, pages, page_start, page_end)",
+        op_pages_void<&Percpu::pcpu_free_pages>);
+  t.add("pcpu_alloc_pages", "pcpu_alloc_pages(chunk, pages, page_start, page_end)",
+        op_pages_int<&Percpu::pcpu_alloc_pages>);
+  t.add("pcpu_pre_unmap_flush", "pcpu_pre_unmap_flush(chunk, page_start, page_end)",
+        op_range_void<&Percpu::pcpu_pre_unmap_flush>);
+  t.add("pcpu_unmap_pages", "pcpu_unmap_pages(chunk, pages, page_start, page_end)",
+        op_pages_void<&Percpu::pcpu_unmap_pages>);
+  t.add("pcpu_post_unmap_tlb_flush", "pcpu_post_unmap_tlb_flush(chunk, page_start, page_end)",
+        op_range_void<&Percpu::pcpu_post_unmap_tlb_flush>);
+  t.add("pcpu_map_pages", "pcpu_map_pages(chunk, pages, page_start, page_end)",
+        op_pages_int<&Percpu::pcpu_map_pages>);
+  t.add("pcpu_post_map_flush", "pcpu_post_map_flush(chunk, page_start, page_end)",
+        op_range_void<&Percpu::pcpu_post_map_flush>);
+  t.add("pcpu_populate_chunk", "pcpu_populate_chunk(chunk, page_start, page_end)",
+        op_pcpu_populate_chunk);
+  t.add("pcpu_depopulate_chunk", "pcpu_depopulate_chunk(chunk, page_start, page_end)",
+        op_range_void<&Percpu::pcpu_depopulate_chunk>);
+  t.add("pcpu_chunk_addr", "pcpu_chunk_addr(chunk, cpu, page)", op_pcpu_chunk_addr);
+  t.add("alloc_percpu", "p = alloc_percpu(size, align)", op_alloc_percpu);
+  t.add("__alloc_percpu", "p = __alloc_percpu(size, align)", op_alloc_percpu);
+  t.add("free_percpu", "free_percpu(p)", op_free_percpu);
+  t.add("per_cpu_ptr", "per_cpu_ptr(p, cpu)", op_per_cpu_ptr);
 }
 
 } // namespace vmcheck

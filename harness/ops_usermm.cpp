@@ -137,8 +137,6 @@ const char *access_failure_word(const UserAccess &a) {
   return a.mmu == Fault::StaleTlb ? "stale_tlb" : "sigbus";
 }
 
-using UserOp = OpResult (*)(const OpDef &, ExecContext &, const std::vector<Value> &);
-
 // ---- address spaces ----------------------------------------------------------------------
 
 OpResult op_mm_create(const OpDef &def, ExecContext &ctx, const std::vector<Value> &argv) {
@@ -526,15 +524,6 @@ OpResult op_remap_vmalloc_range_partial(const OpDef &def, ExecContext &ctx,
       int_result(um(ctx).remap_vmalloc_range_partial(*v.vma, *uaddr, *kaddr, *size)));
 }
 
-void add(OpTable &table, std::string name, std::string usage, UserOp fn) {
-  OpDef def{name, std::move(usage), {}};
-  def.handler = [fn, self = OpDef{name, def.usage, {}}](ExecContext &ctx,
-                                                        const std::vector<Value> &argv) {
-    return fn(self, ctx, argv);
-  };
-  table.add(std::move(def));
-}
-
 // touch and expect_fault: three arguments are the mm form; anything else goes
 // to the op registered before (the machine's kernel-mode form).
 void add_access(OpTable &table, const std::string &name, bool expect_fault) {
@@ -554,37 +543,37 @@ void add_access(OpTable &table, const std::string &name, bool expect_fault) {
 } // namespace
 
 void register_usermm_ops(OpTable &t) {
-  add(t, "mm_create", "mm = mm_create()", op_mm_create);
-  add(t, "mmput", "mmput(mm)", op_mmput);
-  add(t, "file_create", "f = file_create(npages)", op_file_create);
-  add(t, "mmap", "v = mmap(mm, addr, len, flags)", op_mmap);
-  add(t, "mmap_file", "v = mmap_file(mm, addr, len, flags, f, pgoff)", op_mmap_file);
-  add(t, "munmap", "munmap(mm, addr, len)", op_munmap);
-  add(t, "mprotect", "mprotect(mm, addr, len, flags)", op_mprotect);
+  t.add("mm_create", "mm = mm_create()", op_mm_create);
+  t.add("mmput", "mmput(mm)", op_mmput);
+  t.add("file_create", "f = file_create(npages)", op_file_create);
+  t.add("mmap", "v = mmap(mm, addr, len, flags)", op_mmap);
+  t.add("mmap_file", "v = mmap_file(mm, addr, len, flags, f, pgoff)", op_mmap_file);
+  t.add("munmap", "munmap(mm, addr, len)", op_munmap);
+  t.add("mprotect", "mprotect(mm, addr, len, flags)", op_mprotect);
   add_access(t, "touch", false);
   add_access(t, "expect_fault", true);
-  add(t, "unmap_vmas", "unmap_vmas(v, start, end)", op_unmap_vmas);
-  add(t, "zap_page_range", "zap_page_range(v, start, size)", zap_op<&UserMm::zap_page_range>);
-  add(t, "zap_page_range_single", "zap_page_range_single(v, addr, size)", op_zap_page_range_single);
-  add(t, "zap_vma_ptes", "zap_vma_ptes(v, addr, size)", zap_op<&UserMm::zap_vma_ptes>);
-  add(t, "vm_insert_page", "vm_insert_page(v, addr, p)", op_vm_insert_page);
-  add(t, "vmf_insert_pfn", "vmf_insert_pfn(v, addr, pfn)", op_vmf_insert_pfn);
-  add(t, "vmf_insert_pfn_prot", "vmf_insert_pfn_prot(v, addr, pfn, prot)", op_vmf_insert_pfn_prot);
-  add(t, "remap_pfn_range", "remap_pfn_range(v, addr, pfn, size, prot)", op_remap_pfn_range);
-  add(t, "vm_iomap_memory", "vm_iomap_memory(v, start, len)", op_vm_iomap_memory);
-  add(t, "finish_mkwrite_fault", "finish_mkwrite_fault(v, addr)", op_finish_mkwrite_fault);
-  add(t, "unmap_mapping_pages", "unmap_mapping_pages(f, start, nr, even_cows)",
-      op_unmap_mapping_pages);
-  add(t, "unmap_mapping_range", "unmap_mapping_range(f, holebegin, holelen, even_cows)",
-      op_unmap_mapping_range);
-  add(t, "alloc_set_pte", "alloc_set_pte(v, addr, p, read|write)", op_alloc_set_pte);
-  add(t, "finish_fault", "finish_fault(v, addr, p, read|write)", op_finish_fault);
-  add(t, "follow_pfn", "follow_pfn(v, addr)", op_follow_pfn);
-  add(t, "access_remote_vm", "access_remote_vm(mm, addr, len|\"data\", gup_flags)",
-      op_access_remote_vm);
-  add(t, "remap_vmalloc_range", "remap_vmalloc_range(v, addr, pgoff)", op_remap_vmalloc_range);
-  add(t, "remap_vmalloc_range_partial", "remap_vmalloc_range_partial(v, uaddr, kaddr, size)",
-      op_remap_vmalloc_range_partial);
+  t.add("unmap_vmas", "unmap_vmas(v, start, end)", op_unmap_vmas);
+  t.add("zap_page_range", "zap_page_range(v, start, size)", zap_op<&UserMm::zap_page_range>);
+  t.add("zap_page_range_single", "zap_page_range_single(v, addr, size)", op_zap_page_range_single);
+  t.add("zap_vma_ptes", "zap_vma_ptes(v, addr, size)", zap_op<&UserMm::zap_vma_ptes>);
+  t.add("vm_insert_page", "vm_insert_page(v, addr, p)", op_vm_insert_page);
+  t.add("vmf_insert_pfn", "vmf_insert_pfn(v, addr, pfn)", op_vmf_insert_pfn);
+  t.add("vmf_insert_pfn_prot", "vmf_insert_pfn_prot(v, addr, pfn, prot)", op_vmf_insert_pfn_prot);
+  t.add("remap_pfn_range", "remap_pfn_range(v, addr, pfn, size, prot)", op_remap_pfn_range);
+  t.add("vm_iomap_memory", "vm_iomap_memory(v, start, len)", op_vm_iomap_memory);
+  t.add("finish_mkwrite_fault", "finish_mkwrite_fault(v, addr)", op_finish_mkwrite_fault);
+  t.add("unmap_mapping_pages", "unmap_mapping_pages(f, start, nr, even_cows)",
+        op_unmap_mapping_pages);
+  t.add("unmap_mapping_range", "unmap_mapping_range(f, holebegin, holelen, even_cows)",
+        op_unmap_mapping_range);
+  t.add("alloc_set_pte", "alloc_set_pte(v, addr, p, read|write)", op_alloc_set_pte);
+  t.add("finish_fault", "finish_fault(v, addr, p, read|write)", op_finish_fault);
+  t.add("follow_pfn", "follow_pfn(v, addr)", op_follow_pfn);
+  t.add("access_remote_vm", "access_remote_vm(mm, addr, len|\"data\", gup_flags)",
+        op_access_remote_vm);
+  t.add("remap_vmalloc_range", "remap_vmalloc_range(v, addr, pgoff)", op_remap_vmalloc_range);
+  t.add("remap_vmalloc_range_partial", "remap_vmalloc_range_partial(v, uaddr, kaddr, size)",
+        op_remap_vmalloc_range_partial);
   for (const char *w : kAccessWords)
     t.add_keyword(w);
   for (const char *w : kResultWords)

@@ -99,17 +99,6 @@ int node_arg(u64 v) {
   return static_cast<int>(static_cast<std::int64_t>(v));
 }
 
-using VmallocOp = OpResult (*)(const OpDef &, ExecContext &, const std::vector<Value> &);
-
-void add(OpTable &table, std::string name, std::string usage, VmallocOp fn) {
-  OpDef def{name, std::move(usage), {}};
-  def.handler = [fn, self = OpDef{name, def.usage, {}}](ExecContext &ctx,
-                                                        const std::vector<Value> &argv) {
-    return fn(self, ctx, argv);
-  };
-  table.add(std::move(def));
-}
-
 // ---- allocation ---------------------------------------------------------------------
 
 template <u64 (Vmalloc::*Fn)(u64)>
@@ -498,56 +487,56 @@ OpResult op_vm_area_register_early(const OpDef &def, ExecContext &ctx,
 } // namespace
 
 void register_vmalloc_ops(OpTable &t) {
-  add(t, "vmalloc", "vmalloc(size)", op_size<&Vmalloc::vmalloc>);
-  add(t, "vzalloc", "vzalloc(size)", op_size<&Vmalloc::vzalloc>);
-  add(t, "vmalloc_user", "vmalloc_user(size)", op_size<&Vmalloc::vmalloc_user>);
-  add(t, "vmalloc_exec", "vmalloc_exec(size)", op_size<&Vmalloc::vmalloc_exec>);
-  add(t, "vmalloc_32", "vmalloc_32(size)", op_size<&Vmalloc::vmalloc_32>);
-  add(t, "vmalloc_32_user", "vmalloc_32_user(size)", op_size<&Vmalloc::vmalloc_32_user>);
-  add(t, "vmalloc_node", "vmalloc_node(size, node)", op_size_node<&Vmalloc::vmalloc_node>);
-  add(t, "vzalloc_node", "vzalloc_node(size, node)", op_size_node<&Vmalloc::vzalloc_node>);
-  add(t, "__vmalloc", "__vmalloc(size, gfp, prot)", op___vmalloc);
-  add(t, "__vmalloc_node", "__vmalloc_node(size, align, gfp, prot, node)", op___vmalloc_node);
-  add(t, "__vmalloc_node_range",
-      "__vmalloc_node_range(size, align, start, end, gfp, prot, vm_flags, node)",
-      op___vmalloc_node_range);
-  add(t, "vfree", "vfree(addr)", op_addr_void<&Vmalloc::vfree>);
-  add(t, "vfree_atomic", "vfree_atomic(addr)", op_addr_void<&Vmalloc::vfree_atomic>);
-  add(t, "vunmap", "vunmap(addr)", op_addr_void<&Vmalloc::vunmap>);
-  add(t, "get_vm_area", "area = get_vm_area(size, flags)", op_get_vm_area);
-  add(t, "get_vm_area_caller", "area = get_vm_area_caller(size, flags)", op_get_vm_area_caller);
-  add(t, "__get_vm_area", "area = __get_vm_area(size, flags, start, end)", op___get_vm_area);
-  add(t, "find_vm_area", "area = find_vm_area(addr)", op_find_vm_area);
-  add(t, "remove_vm_area", "area = remove_vm_area(addr)", op_remove_vm_area);
-  add(t, "alloc_vm_area", "area = alloc_vm_area(size)", op_alloc_vm_area);
-  add(t, "free_vm_area", "free_vm_area(area)", op_free_vm_area);
-  add(t, "vmap", "vmap([pages], count, flags, prot)", op_vmap);
-  add(t, "map_kernel_range_noflush", "map_kernel_range_noflush(addr, size, prot, [pages])",
-      op_map_kernel_range_noflush);
-  add(t, "unmap_kernel_range_noflush", "unmap_kernel_range_noflush(addr, size)",
-      op_addr_size_void<&Vmalloc::unmap_kernel_range_noflush>);
-  add(t, "unmap_kernel_range", "unmap_kernel_range(addr, size)",
-      op_addr_size_void<&Vmalloc::unmap_kernel_range>);
-  add(t, "vm_map_ram", "vm_map_ram([pages], count, node, prot)", op_vm_map_ram);
-  add(t, "vm_unmap_ram", "vm_unmap_ram(mem, count)", op_vm_unmap_ram);
-  add(t, "new_vmap_block", "new_vmap_block(order, gfp)", op_new_vmap_block);
-  add(t, "vm_unmap_aliases", "vm_unmap_aliases()", op_void<&Vmalloc::vm_unmap_aliases>);
-  add(t, "purge", "purge()", op_void<&Vmalloc::purge_vmap_area_lazy>);
-  add(t, "vmalloc_init", "vmalloc_init()", op_void<&Vmalloc::vmalloc_init>);
-  add(t, "pvm_find_next_prev", "pvm_find_next_prev(end)", op_pvm_find_next_prev);
-  add(t, "pvm_determine_end", "pvm_determine_end(end, align)", op_pvm_determine_end);
-  add(t, "pcpu_get_vm_areas", "vms = pcpu_get_vm_areas([offsets], [sizes], nr_vms, align)",
-      op_pcpu_get_vm_areas);
-  add(t, "pcpu_free_vm_areas", "pcpu_free_vm_areas(vms, nr_vms)", op_pcpu_free_vm_areas);
-  add(t, "vread", "vread(addr, count)", op_vread);
-  add(t, "vwrite", "vwrite(addr, bytes)", op_vwrite);
-  add(t, "vmalloc_to_page", "p = vmalloc_to_page(addr)", op_vmalloc_to_page);
-  add(t, "vmalloc_to_pfn", "vmalloc_to_pfn(addr)", op_vmalloc_to_pfn);
-  add(t, "is_vmalloc_addr", "is_vmalloc_addr(addr)", op_is_vmalloc_addr);
-  add(t, "vmallocinfo", "vmallocinfo()", op_vmallocinfo);
-  add(t, "vm_area_add_early", "vm_area_add_early(addr, size, flags)", op_vm_area_add_early);
-  add(t, "vm_area_register_early", "vm_area_register_early(size, flags, align)",
-      op_vm_area_register_early);
+  t.add("vmalloc", "vmalloc(size)", op_size<&Vmalloc::vmalloc>);
+  t.add("vzalloc", "vzalloc(size)", op_size<&Vmalloc::vzalloc>);
+  t.add("vmalloc_user", "vmalloc_user(size)", op_size<&Vmalloc::vmalloc_user>);
+  t.add("vmalloc_exec", "vmalloc_exec(size)", op_size<&Vmalloc::vmalloc_exec>);
+  t.add("vmalloc_32", "vmalloc_32(size)", op_size<&Vmalloc::vmalloc_32>);
+  t.add("vmalloc_32_user", "vmalloc_32_user(size)", op_size<&Vmalloc::vmalloc_32_user>);
+  t.add("vmalloc_node", "vmalloc_node(size, node)", op_size_node<&Vmalloc::vmalloc_node>);
+  t.add("vzalloc_node", "vzalloc_node(size, node)", op_size_node<&Vmalloc::vzalloc_node>);
+  t.add("__vmalloc", "__vmalloc(size, gfp, prot)", op___vmalloc);
+  t.add("__vmalloc_node", "__vmalloc_node(size, align, gfp, prot, node)", op___vmalloc_node);
+  t.add("__vmalloc_node_range",
+        "__vmalloc_node_range(size, align, start, end, gfp, prot, vm_flags, node)",
+        op___vmalloc_node_range);
+  t.add("vfree", "vfree(addr)", op_addr_void<&Vmalloc::vfree>);
+  t.add("vfree_atomic", "vfree_atomic(addr)", op_addr_void<&Vmalloc::vfree_atomic>);
+  t.add("vunmap", "vunmap(addr)", op_addr_void<&Vmalloc::vunmap>);
+  t.add("get_vm_area", "area = get_vm_area(size, flags)", op_get_vm_area);
+  t.add("get_vm_area_caller", "area = get_vm_area_caller(size, flags)", op_get_vm_area_caller);
+  t.add("__get_vm_area", "area = __get_vm_area(size, flags, start, end)", op___get_vm_area);
+  t.add("find_vm_area", "area = find_vm_area(addr)", op_find_vm_area);
+  t.add("remove_vm_area", "area = remove_vm_area(addr)", op_remove_vm_area);
+  t.add("alloc_vm_area", "area = alloc_vm_area(size)", op_alloc_vm_area);
+  t.add("free_vm_area", "free_vm_area(area)", op_free_vm_area);
+  t.add("vmap", "vmap([pages], count, flags, prot)", op_vmap);
+  t.add("map_kernel_range_noflush", "map_kernel_range_noflush(addr, size, prot, [pages])",
+        op_map_kernel_range_noflush);
+  t.add("unmap_kernel_range_noflush", "unmap_kernel_range_noflush(addr, size)",
+        op_addr_size_void<&Vmalloc::unmap_kernel_range_noflush>);
+  t.add("unmap_kernel_range", "unmap_kernel_range(addr, size)",
+        op_addr_size_void<&Vmalloc::unmap_kernel_range>);
+  t.add("vm_map_ram", "vm_map_ram([pages], count, node, prot)", op_vm_map_ram);
+  t.add("vm_unmap_ram", "vm_unmap_ram(mem, count)", op_vm_unmap_ram);
+  t.add("new_vmap_block", "new_vmap_block(order, gfp)", op_new_vmap_block);
+  t.add("vm_unmap_aliases", "vm_unmap_aliases()", op_void<&Vmalloc::vm_unmap_aliases>);
+  t.add("purge", "purge()", op_void<&Vmalloc::purge_vmap_area_lazy>);
+  t.add("vmalloc_init", "vmalloc_init()", op_void<&Vmalloc::vmalloc_init>);
+  t.add("pvm_find_next_prev", "pvm_find_next_prev(end)", op_pvm_find_next_prev);
+  t.add("pvm_determine_end", "pvm_determine_end(end, align)", op_pvm_determine_end);
+  t.add("pcpu_get_vm_areas", "vms = pcpu_get_vm_areas([offsets], [sizes], nr_vms, align)",
+        op_pcpu_get_vm_areas);
+  t.add("pcpu_free_vm_areas", "pcpu_free_vm_areas(vms, nr_vms)", op_pcpu_free_vm_areas);
+  t.add("vread", "vread(addr, count)", op_vread);
+  t.add("vwrite", "vwrite(addr, bytes)", op_vwrite);
+  t.add("vmalloc_to_page", "p = vmalloc_to_page(addr)", op_vmalloc_to_page);
+  t.add("vmalloc_to_pfn", "vmalloc_to_pfn(addr)", op_vmalloc_to_pfn);
+  t.add("is_vmalloc_addr", "is_vmalloc_addr(addr)", op_is_vmalloc_addr);
+  t.add("vmallocinfo", "vmallocinfo()", op_vmallocinfo);
+  t.add("vm_area_add_early", "vm_area_add_early(addr, size, flags)", op_vm_area_add_early);
+  t.add("vm_area_register_early", "vm_area_register_early(size, flags, align)",
+        op_vm_area_register_early);
 }
 
 } // namespace vmcheck
