@@ -34,10 +34,7 @@ bool input_bytes(const fs::path &p, std::vector<std::uint8_t> &out) {
     return true;
   }
   const vmcheck::ParseResult r = vmcheck::parse_trace(text);
-  const vmcheck::Vocabulary v =
-      target == vmcheck::FuzzTarget::Backends ? vmcheck::Vocabulary::Backends
-      : target == vmcheck::FuzzTarget::Pcpu   ? vmcheck::Vocabulary::Pcpu
-                                              : vmcheck::Vocabulary::VmallocApi;
+  const vmcheck::Vocabulary v = *vmcheck::fuzz_target_vocabulary(target);
   if (!r.ok()) {
     std::fprintf(stderr, "%s\n", r.error->to_string(p.string()).c_str());
     return false;

@@ -58,6 +58,33 @@ constexpr std::array<std::pair<u64, u64>, 6> kWindows = {
      {S - P, S + P},
      {S + 0x2000, S + 0x2000}}};
 constexpr std::array<std::string_view, 3> kModes = {"read", "write", "exec"};
+
+// The usermm vocabulary: user addresses around three VMA bases (0x400000,
+// 0x800000, 0xc00000) and the edges of the user half, lengths around a page, flags that make plain,
+// shared, read-only and driver (VM_PFNMAP) mappings.
+constexpr std::array<u64, 12> kUserAddrs = {0x400000, 0x401000, 0x402000,       0x403000,
+                                            0x800000, 0x801000, 0xc00000,       0x400010,
+                                            0x401ffc, 0,        0x7ffffffff000, 0x400001};
+constexpr std::array<u64, 8> kUserLens = {P, 2 * P, 3 * P, 4 * P, 0, 1, 16 * P, P + 1};
+// Mappings vm_insert_page and the fault path may fill: never VM_PFNMAP.
+constexpr std::array<u64, 7> kPageVmaFlags = {VM_READ | VM_WRITE | VM_SHARED,
+                                              VM_READ | VM_WRITE,
+                                              VM_READ,
+                                              VM_READ | VM_SHARED,
+                                              VM_READ | VM_WRITE | VM_EXEC,
+                                              0,
+                                              VM_READ | VM_WRITE | VM_SHARED | VM_MIXEDMAP};
+// Driver mappings: VM_PFNMAP and shared, so never a COW mapping (what
+// vmf_insert_pfn BUGs on).
+constexpr std::array<u64, 2> kPfnVmaFlags = {VM_READ | VM_WRITE | VM_SHARED | VM_IO | VM_PFNMAP,
+                                             VM_READ | VM_SHARED | VM_PFNMAP};
+constexpr std::array<u64, 5> kProtFlags = {VM_READ, VM_READ | VM_WRITE, 0, VM_READ | VM_EXEC,
+                                           VM_READ | VM_WRITE | VM_EXEC};
+constexpr std::array<u64, 5> kPgOffs = {0, 1, 2, 3, u64{1} << 52};
+constexpr std::array<u64, 4> kGupFlags = {0, FOLL_WRITE, FOLL_FORCE, FOLL_WRITE | FOLL_FORCE};
+constexpr std::array<u64, 3> kUserProts = {PAGE_SHARED, PAGE_READONLY, PAGE_KERNEL};
+constexpr std::array<u64, 2> kEvenCows = {0, 1};
+constexpr std::array<u64, 4> kFilePages = {1, 2, 4, 8};
 constexpr std::array<std::string_view, 3> kFailKinds = {"alloc_page", "page_table", "vmap_area"};
 
 struct PcpuCall {
@@ -85,6 +112,9 @@ const std::vector<std::string> &configs(Vocabulary v) {
                                                     "cpus=4 nodes=2 mem=32M lazy=0"};
   static const std::vector<std::string> pcpu = {"cpus=4 nodes=2 mem=64M lazy=auto",
                                                 "cpus=2 nodes=1 mem=32M lazy=8"};
+  static const std::vector<std::string> usermm = {"cpus=2 nodes=2 mem=64M lazy=auto",
+                                                  "cpus=1 nodes=1 mem=32M lazy=0",
+                                                  "cpus=4 nodes=2 mem=64M lazy=16"};
   switch (v) {
   case Vocabulary::VmallocApi:
     return api;
@@ -92,6 +122,8 @@ const std::vector<std::string> &configs(Vocabulary v) {
     return backends;
   case Vocabulary::Pcpu:
     return pcpu;
+  case Vocabulary::Usermm:
+    return usermm;
   }
   return api;
 }
@@ -166,8 +198,28 @@ enum class Arg : std::uint8_t {
   LiveRam,
   LivePcpu,
   PcpuCall,
+  // usermm
+  Mm,          // any mm handle: a finished one is a stale handle (-EINVAL)
+  LiveMm,      // mmput's: a live mm, consumed
+  File,        // any address_space handle
+  Vma,         // any VMA handle
+  PageVma,     // a VMA made with kPageVmaFlags (vm_insert_page BUGs on VM_PFNMAP)
+  PfnVma,      // a driver VMA (vmf_insert_pfn BUGs on anything else)
+  FreshPfnVma, // a driver VMA nothing was inserted into (remap_pfn_range BUGs on a PTE)
+  MapPage,     // a live page that a user mapping will use: never freed after
+  UserAddr,
+  UserLen,
+  PfnLen, // remap_pfn_range's size: one page, the page the decoder owns
+  PageVmaFlags,
+  PfnVmaFlags,
+  ProtFlags,
+  PgOff,
+  GupFlags,
+  UserProt,
+  EvenCows,
+  FilePages,
 };
-enum class Binds : std::uint8_t { None, Addr, Vm, Page, Ram, Pcpu };
+enum class Binds : std::uint8_t { None, Addr, Vm, Page, Ram, Pcpu, Mm, File, PageVma, PfnVma };
 
 struct OpSpec {
   std::string_view name;
@@ -252,6 +304,50 @@ const std::vector<OpSpec> &catalogue(Vocabulary v) {
       {"fail_nth", {A::FailKind, A::FailN}},
       {"cpu", {A::Cpu}},
   };
+  // User address spaces, remap_vmalloc_range and the memory.c functions of
+  // seed 004, with the vmalloc calls that give them something to map.
+  static const std::vector<OpSpec> usermm = {
+      {"vmalloc_user", {A::Size}, Binds::Addr},
+      {"vmalloc_user", {A::Size}, Binds::Addr},
+      {"vmalloc", {A::Size}, Binds::Addr},
+      {"vfree", {A::FreeAddr}},
+      {"vwrite", {A::Addr, A::Bytes}},
+      {"vread", {A::Addr, A::ReadLen}},
+      {"mm_create", {}, Binds::Mm},
+      {"mmput", {A::LiveMm}},
+      {"file_create", {A::FilePages}, Binds::File},
+      {"mmap", {A::Mm, A::UserAddr, A::UserLen, A::PageVmaFlags}, Binds::PageVma},
+      {"mmap", {A::Mm, A::UserAddr, A::UserLen, A::PageVmaFlags}, Binds::PageVma},
+      {"mmap", {A::Mm, A::UserAddr, A::UserLen, A::PfnVmaFlags}, Binds::PfnVma},
+      {"mmap_file",
+       {A::Mm, A::UserAddr, A::UserLen, A::PageVmaFlags, A::File, A::PgOff},
+       Binds::PageVma},
+      {"munmap", {A::Mm, A::UserAddr, A::UserLen}},
+      {"mprotect", {A::Mm, A::UserAddr, A::UserLen, A::ProtFlags}},
+      {"probe", {A::Mm, A::UserAddr, A::Mode}},
+      {"probe", {A::Mm, A::UserAddr, A::Mode}},
+      {"access_remote_vm", {A::Mm, A::UserAddr, A::ReadLen, A::GupFlags}},
+      {"access_remote_vm", {A::Mm, A::UserAddr, A::Bytes, A::GupFlags}},
+      {"remap_vmalloc_range", {A::PageVma, A::StartAddr, A::PgOff}},
+      {"remap_vmalloc_range", {A::PageVma, A::StartAddr, A::PgOff}},
+      {"remap_vmalloc_range_partial", {A::PageVma, A::UserAddr, A::Addr, A::UserLen}},
+      {"vm_insert_page", {A::PageVma, A::UserAddr, A::MapPage}},
+      {"remap_pfn_range", {A::FreshPfnVma, A::UserAddr, A::MapPage, A::PfnLen, A::UserProt}},
+      {"vmf_insert_pfn", {A::PfnVma, A::UserAddr, A::MapPage}},
+      {"vmf_insert_pfn_prot", {A::PfnVma, A::UserAddr, A::MapPage, A::UserProt}},
+      {"follow_pfn", {A::Vma, A::UserAddr}},
+      {"zap_page_range", {A::Vma, A::UserAddr, A::UserLen}},
+      {"zap_page_range_single", {A::Vma, A::UserAddr, A::UserLen}},
+      {"zap_vma_ptes", {A::Vma, A::UserAddr, A::UserLen}},
+      {"unmap_vmas", {A::Vma, A::UserAddr, A::UserAddr}},
+      {"unmap_mapping_range", {A::File, A::UserLen, A::UserLen, A::EvenCows}},
+      {"unmap_mapping_pages", {A::File, A::PgOff, A::PgOff, A::EvenCows}},
+      {"alloc_page", {A::Gfp}, Binds::Page},
+      {"put_page", {A::LivePage}},
+      {"cpu", {A::Cpu}},
+      {"fail_nth", {A::FailKind, A::FailN}},
+      {"purge", {}},
+  };
   static const std::vector<OpSpec> pcpu = {
       {"pcpu_get_vm_areas", {A::PcpuCall}, Binds::Pcpu},
       {"pcpu_get_vm_areas", {A::PcpuCall}, Binds::Pcpu},
@@ -271,6 +367,8 @@ const std::vector<OpSpec> &catalogue(Vocabulary v) {
     return backends;
   case Vocabulary::Pcpu:
     return pcpu;
+  case Vocabulary::Usermm:
+    return usermm;
   }
   return api;
 }
@@ -302,6 +400,15 @@ struct Handles {
   std::vector<Page> pages;        // live only
   std::vector<Ram> rams;          // live only
   std::vector<Pcpu> pcpus;        // live only
+  struct Vma {
+    std::string name;
+    bool pfn;   // made with kPfnVmaFlags
+    bool fresh; // pfn only: no remap_pfn_range or vmf_insert_pfn named it yet
+  };
+  std::vector<std::string> mms;      // live and dead: a dead one is a stale handle
+  std::vector<std::string> live_mms; // the mms no mmput has named yet
+  std::vector<std::string> files;
+  std::vector<Vma> vmas; // live and dead (a VMA unmapped since is a stale handle)
   unsigned irq_depth = 0;
   unsigned next_name = 1;
 
@@ -317,6 +424,22 @@ std::vector<std::size_t> page_choices(const OpSpec &o, const Handles &h) {
     if (!frees || !h.pages[i].mapped)
       out.push_back(i);
   return out;
+}
+
+// The VMAs argument kind `a` may name (Vma, PageVma, PfnVma, FreshPfnVma).
+std::vector<std::size_t> vma_choices(Arg a, const Handles &h) {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < h.vmas.size(); ++i) {
+    const Handles::Vma &v = h.vmas[i];
+    if (a == Arg::Vma || (a == Arg::PageVma && !v.pfn) || (a == Arg::PfnVma && v.pfn) ||
+        (a == Arg::FreshPfnVma && v.pfn && v.fresh))
+      out.push_back(i);
+  }
+  return out;
+}
+
+bool is_vma_arg(Arg a) {
+  return a == Arg::Vma || a == Arg::PageVma || a == Arg::PfnVma || a == Arg::FreshPfnVma;
 }
 
 // Whether op `o` can be emitted now, and the state change once it is.
@@ -345,6 +468,11 @@ bool applicable(const OpSpec &o, const Handles &h) {
     if (a == Arg::StartAddr && h.addrs.empty())
       return false;
     if (a == Arg::LiveAddr && h.live.empty())
+      return false;
+    if ((a == Arg::Mm && h.mms.empty()) || (a == Arg::LiveMm && h.live_mms.empty()) ||
+        (a == Arg::File && h.files.empty()) || (a == Arg::MapPage && h.pages.empty()))
+      return false;
+    if (is_vma_arg(a) && vma_choices(a, h).empty())
       return false;
   }
   return h.addrs.size() < kMaxHandles;
@@ -422,9 +550,71 @@ private:
     s.op = std::string(o.name);
     std::optional<u64> ram_count;
     std::optional<std::size_t> consumed_vm, consumed_page, consumed_ram, consumed_pcpu,
-        consumed_live;
+        consumed_live, consumed_mm;
     for (Arg a : o.args) {
       switch (a) {
+      case Arg::Mm:
+        s.args.push_back(name_expr(h_.mms[r_.byte() % h_.mms.size()]));
+        break;
+      case Arg::LiveMm: {
+        const std::size_t i = r_.byte() % h_.live_mms.size();
+        s.args.push_back(name_expr(h_.live_mms[i]));
+        consumed_mm = i;
+        break;
+      }
+      case Arg::File:
+        s.args.push_back(name_expr(h_.files[r_.byte() % h_.files.size()]));
+        break;
+      case Arg::Vma:
+      case Arg::PageVma:
+      case Arg::PfnVma:
+      case Arg::FreshPfnVma: {
+        const auto choices = vma_choices(a, h_);
+        Handles::Vma &v = h_.vmas[choices[r_.byte() % choices.size()]];
+        s.args.push_back(name_expr(v.name));
+        if (o.name == "remap_pfn_range" || o.name.starts_with("vmf_insert_pfn"))
+          v.fresh = false;
+        break;
+      }
+      case Arg::MapPage: {
+        Handles::Page &p = h_.pages[r_.byte() % h_.pages.size()];
+        p.mapped = true;
+        s.args.push_back(name_expr(p.name));
+        break;
+      }
+      case Arg::UserAddr:
+        s.args.push_back(int_expr(pick(r_, kUserAddrs)));
+        break;
+      case Arg::UserLen:
+        s.args.push_back(int_expr(pick(r_, kUserLens)));
+        break;
+      case Arg::PfnLen:
+        s.args.push_back(int_expr(P));
+        break;
+      case Arg::PageVmaFlags:
+        s.args.push_back(int_expr(pick_table(r_, kPageVmaFlags)));
+        break;
+      case Arg::PfnVmaFlags:
+        s.args.push_back(int_expr(pick_table(r_, kPfnVmaFlags)));
+        break;
+      case Arg::ProtFlags:
+        s.args.push_back(int_expr(pick_table(r_, kProtFlags)));
+        break;
+      case Arg::PgOff:
+        s.args.push_back(int_expr(pick(r_, kPgOffs)));
+        break;
+      case Arg::GupFlags:
+        s.args.push_back(int_expr(pick_table(r_, kGupFlags)));
+        break;
+      case Arg::UserProt:
+        s.args.push_back(int_expr(pick_table(r_, kUserProts)));
+        break;
+      case Arg::EvenCows:
+        s.args.push_back(int_expr(pick_table(r_, kEvenCows)));
+        break;
+      case Arg::FilePages:
+        s.args.push_back(int_expr(pick_table(r_, kFilePages)));
+        break;
       case Arg::Size:
         s.args.push_back(int_expr(pick(r_, kSizes)));
         if ((o.name.starts_with("unmap_kernel_range") || o.name == "map_kernel_range_noflush") &&
@@ -571,6 +761,8 @@ private:
     }
     if (consumed_live)
       h_.live.erase(h_.live.begin() + static_cast<std::ptrdiff_t>(*consumed_live));
+    if (consumed_mm)
+      h_.live_mms.erase(h_.live_mms.begin() + static_cast<std::ptrdiff_t>(*consumed_mm));
     apply(o, s, ram_count, consumed_vm, consumed_page, consumed_ram, consumed_pcpu);
     return s;
   }
@@ -643,6 +835,20 @@ private:
     case Binds::Pcpu:
       s.bind = h_.fresh('c');
       h_.pcpus.push_back({s.bind, count.value_or(0)});
+      break;
+    case Binds::Mm:
+      s.bind = h_.fresh('m');
+      h_.mms.push_back(s.bind);
+      h_.live_mms.push_back(s.bind);
+      break;
+    case Binds::File:
+      s.bind = h_.fresh('f');
+      h_.files.push_back(s.bind);
+      break;
+    case Binds::PageVma:
+    case Binds::PfnVma:
+      s.bind = h_.fresh('u');
+      h_.vmas.push_back({s.bind, o.binds == Binds::PfnVma, true});
       break;
     }
   }
@@ -789,14 +995,30 @@ private:
     return "expected an address handle";
   }
 
+  // A vocabulary may list one op name several times with different argument
+  // kinds (mmap of a plain or a driver VMA): the first entry that encodes
+  // the statement wins.
   std::string stmt(const Stmt &s) {
     if (!s.is_call)
       return "only calls can be encoded";
-    std::size_t oi = 0;
-    while (oi < ops_.size() && !(ops_[oi].name == s.op && applicable(ops_[oi], h_)))
-      ++oi;
-    if (oi == ops_.size())
-      return "op '" + s.op + "' is not in the vocabulary here";
+    std::string first_error;
+    for (std::size_t oi = 0; oi < ops_.size(); ++oi) {
+      if (ops_[oi].name != s.op || !applicable(ops_[oi], h_))
+        continue;
+      const std::size_t mark = out_.size();
+      const Handles saved = h_;
+      std::string err = encode_as(oi, s);
+      if (err.empty())
+        return {};
+      out_.resize(mark);
+      h_ = saved;
+      if (first_error.empty())
+        first_error = std::move(err);
+    }
+    return first_error.empty() ? "op '" + s.op + "' is not in the vocabulary here" : first_error;
+  }
+
+  std::string encode_as(std::size_t oi, const Stmt &s) {
     const OpSpec &o = ops_[oi];
     out_.push_back(static_cast<std::uint8_t>(oi));
     std::size_t ai = 0;
@@ -817,6 +1039,86 @@ private:
     for (Arg a : o.args) {
       std::string err;
       switch (a) {
+      case Arg::Mm:
+      case Arg::LiveMm:
+      case Arg::File: {
+        const Expr *e = next();
+        if (!e)
+          return "expected a handle";
+        const bool live = a == Arg::LiveMm;
+        err = handle(a == Arg::File ? h_.files
+                     : live         ? h_.live_mms
+                                    : h_.mms,
+                     *e, a == Arg::File ? "address_space" : "mm_struct");
+        if (err.empty() && live)
+          h_.live_mms.erase(h_.live_mms.begin() + out_.back());
+        break;
+      }
+      case Arg::Vma:
+      case Arg::PageVma:
+      case Arg::PfnVma:
+      case Arg::FreshPfnVma: {
+        const Expr *e = next();
+        if (!e)
+          return "expected a VMA handle";
+        const auto choices = vma_choices(a, h_);
+        std::vector<std::string> names;
+        for (std::size_t i : choices)
+          names.push_back(h_.vmas[i].name);
+        err = handle(names, *e,
+                     a == Arg::PfnVma        ? "driver VMA"
+                     : a == Arg::FreshPfnVma ? "driver VMA with nothing inserted"
+                     : a == Arg::PageVma     ? "non-VM_PFNMAP VMA"
+                                             : "VMA");
+        if (err.empty() && (s.op == "remap_pfn_range" || s.op.starts_with("vmf_insert_pfn")))
+          h_.vmas[choices[out_.back()]].fresh = false;
+        break;
+      }
+      case Arg::MapPage: {
+        const Expr *e = next();
+        if (!e)
+          return "expected a page handle";
+        err = handle(names_of(h_.pages), *e, "page");
+        if (err.empty())
+          h_.pages[out_.back()].mapped = true;
+        break;
+      }
+      case Arg::UserAddr:
+        err = num(kUserAddrs);
+        break;
+      case Arg::UserLen:
+        err = num(kUserLens);
+        break;
+      case Arg::PfnLen: {
+        const Expr *e = next();
+        if (!e || !int_of(*e) || e->value != P)
+          return "remap_pfn_range's size must be one page here";
+        break;
+      }
+      case Arg::PageVmaFlags:
+        err = tab(kPageVmaFlags);
+        break;
+      case Arg::PfnVmaFlags:
+        err = tab(kPfnVmaFlags);
+        break;
+      case Arg::ProtFlags:
+        err = tab(kProtFlags);
+        break;
+      case Arg::PgOff:
+        err = num(kPgOffs);
+        break;
+      case Arg::GupFlags:
+        err = tab(kGupFlags);
+        break;
+      case Arg::UserProt:
+        err = tab(kUserProts);
+        break;
+      case Arg::EvenCows:
+        err = tab(kEvenCows);
+        break;
+      case Arg::FilePages:
+        err = tab(kFilePages);
+        break;
       case Arg::Size:
         err = num(kSizes);
         break;
@@ -1042,6 +1344,17 @@ private:
     case Binds::Pcpu:
       h_.pcpus.push_back({expect_name(s, 'c'), s.args[2].value});
       break;
+    case Binds::Mm:
+      h_.mms.push_back(expect_name(s, 'm'));
+      h_.live_mms.push_back(h_.mms.back());
+      break;
+    case Binds::File:
+      h_.files.push_back(expect_name(s, 'f'));
+      break;
+    case Binds::PageVma:
+    case Binds::PfnVma:
+      h_.vmas.push_back({expect_name(s, 'u'), o.binds == Binds::PfnVma, true});
+      break;
     }
     return {};
   }
@@ -1078,12 +1391,14 @@ std::string_view vocabulary_name(Vocabulary v) {
     return "backends";
   case Vocabulary::Pcpu:
     return "pcpu";
+  case Vocabulary::Usermm:
+    return "usermm";
   }
   return "?";
 }
 
 std::optional<Vocabulary> vocabulary_from_name(std::string_view name) {
-  for (Vocabulary v : {Vocabulary::VmallocApi, Vocabulary::Backends, Vocabulary::Pcpu})
+  for (Vocabulary v : kVocabularies)
     if (vocabulary_name(v) == name)
       return v;
   return std::nullopt;

@@ -28,7 +28,10 @@ enum class Vocabulary : std::uint8_t {
   VmallocApi, // the whole vmalloc vocabulary, engine vs spec
   Backends,   // what modern and legacy share, lazy=0, no interrupt context
   Pcpu,       // pcpu_get_vm_areas placement among other areas
+  Usermm,     // user address spaces, remap_vmalloc_range, the memory.c functions
 };
+inline constexpr Vocabulary kVocabularies[] = {Vocabulary::VmallocApi, Vocabulary::Backends,
+                                               Vocabulary::Pcpu, Vocabulary::Usermm};
 
 std::string_view vocabulary_name(Vocabulary v);
 std::optional<Vocabulary> vocabulary_from_name(std::string_view name);

@@ -11,11 +11,6 @@ struct Constant {
   std::uint64_t value;
 };
 
-// gup's FOLL_* flags: abi.h has no get_user_pages, but access_remote_vm
-// traces name them.
-constexpr std::uint64_t FOLL_WRITE = 0x01;
-constexpr std::uint64_t FOLL_FORCE = 0x10;
-
 #define VMCHECK_CONSTANT(name)                                                                     \
   { #name, static_cast < std::uint64_t>(name) }
 

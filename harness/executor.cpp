@@ -202,12 +202,14 @@ private:
     return true;
   }
 
-  // Whether `e` uses a bound name whose value is NULL (arithmetic on it, a
-  // field of it, or the name itself): with on_null=skip the call is skipped.
+  // Whether `e` uses a bound name whose value is NULL or an errno (a failed
+  // allocation, a failed mmap: arithmetic on it, a field of it, or the name
+  // itself): with on_null=skip the call is skipped.
   bool mentions_null_handle(const Expr &e) const {
     if (e.kind == ExprKind::Name && e.text != "NULL") {
       auto it = bindings_.find(e.text);
-      return it != bindings_.end() && it->second.kind == ValueKind::Null;
+      return it != bindings_.end() &&
+             (it->second.kind == ValueKind::Null || it->second.kind == ValueKind::Errno);
     }
     for (const Expr &k : e.kids)
       if (mentions_null_handle(k))

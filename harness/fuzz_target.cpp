@@ -9,7 +9,7 @@ namespace vmcheck {
 
 namespace {
 
-constexpr std::string_view kNames[] = {"vmalloc_api", "backends", "pcpu", "trace_parser"};
+constexpr std::string_view kNames[] = {"vmalloc_api", "backends", "pcpu", "usermm", "trace_parser"};
 
 // The pcpu target also proves each placement with Z3 (issue 6). Only the
 // placements: Z3's cost here is building the constraints, which grows with
@@ -109,6 +109,22 @@ std::optional<FuzzTarget> fuzz_target_from_name(std::string_view name) {
   return std::nullopt;
 }
 
+std::optional<Vocabulary> fuzz_target_vocabulary(FuzzTarget t) {
+  switch (t) {
+  case FuzzTarget::VmallocApi:
+    return Vocabulary::VmallocApi;
+  case FuzzTarget::Backends:
+    return Vocabulary::Backends;
+  case FuzzTarget::Pcpu:
+    return Vocabulary::Pcpu;
+  case FuzzTarget::Usermm:
+    return Vocabulary::Usermm;
+  case FuzzTarget::TraceParser:
+    break;
+  }
+  return std::nullopt;
+}
+
 FuzzOutcome run_fuzz_trace(FuzzTarget t, const Trace &trace) {
   if (t == FuzzTarget::Backends)
     return backends_trace(trace);
@@ -116,17 +132,9 @@ FuzzOutcome run_fuzz_trace(FuzzTarget t, const Trace &trace) {
 }
 
 FuzzOutcome run_fuzz_input(FuzzTarget t, std::span<const std::uint8_t> data) {
-  switch (t) {
-  case FuzzTarget::VmallocApi:
-    return differential_trace(decode_bytes(data, Vocabulary::VmallocApi));
-  case FuzzTarget::Pcpu:
-    return differential_trace(decode_bytes(data, Vocabulary::Pcpu), true);
-  case FuzzTarget::Backends:
-    return backends_trace(decode_bytes(data, Vocabulary::Backends));
-  case FuzzTarget::TraceParser:
-    return trace_parser(data);
-  }
-  return {};
+  if (const auto v = fuzz_target_vocabulary(t))
+    return run_fuzz_trace(t, decode_bytes(data, *v));
+  return trace_parser(data);
 }
 
 std::string failure_signature(const FuzzOutcome &o) {

@@ -14,12 +14,16 @@
 
 namespace vmcheck {
 
-enum class FuzzTarget : std::uint8_t { VmallocApi, Backends, Pcpu, TraceParser };
+enum class FuzzTarget : std::uint8_t { VmallocApi, Backends, Pcpu, Usermm, TraceParser };
 
 std::string_view fuzz_target_name(FuzzTarget t);
 std::optional<FuzzTarget> fuzz_target_from_name(std::string_view name);
 inline constexpr FuzzTarget kFuzzTargets[] = {FuzzTarget::VmallocApi, FuzzTarget::Backends,
-                                              FuzzTarget::Pcpu, FuzzTarget::TraceParser};
+                                              FuzzTarget::Pcpu, FuzzTarget::Usermm,
+                                              FuzzTarget::TraceParser};
+// The codec vocabulary a byte-decoding target's inputs use (nullopt for
+// trace_parser, whose inputs are text).
+std::optional<Vocabulary> fuzz_target_vocabulary(FuzzTarget t);
 
 struct FuzzOutcome {
   bool finding = false;

@@ -11,15 +11,17 @@
 // A handle's fields are a snapshot; ops find the object by id (a split keeps
 // the id on the lower part).
 //
-// touch(mm, addr, read|write|exec) and expect_fault(mm, addr, mode) are
-// user-mode accesses on the current CPU through the fault path; a failed
-// access yields sigsegv, sigbus, oom (or stale_tlb). Their two-argument
-// kernel forms stay those of register_machine_ops, which must therefore be
-// registered first. vm_fault_t results are integers (VM_FAULT_NOPAGE is
-// 0x100). alloc_set_pte and finish_fault take the prepared page and the
-// fault's direction: finish_fault(v, addr, p, write) on a private mapping
-// maps p as the fault's private copy (vmf->cow_page). finish_mkwrite_fault(v,
-// addr) takes the PTE as it is now as the fault's orig_pte.
+// touch(mm, addr, read|write|exec), expect_fault(mm, addr, mode) and
+// probe(mm, addr, mode) are user-mode accesses on the current CPU through
+// the fault path; a failed access yields sigsegv, sigbus, oom (or
+// stale_tlb). touch must succeed and expect_fault must fail; probe (what
+// decoded traces use) returns ok or the failure word, and only a stale
+// translation is a divergence. Their two-argument kernel forms stay those
+// of register_machine_ops, which must therefore be registered first. vm_fault_t results are
+// integers (VM_FAULT_NOPAGE is 0x100). alloc_set_pte and finish_fault take the prepared page and
+// the fault's direction: finish_fault(v, addr, p, write) on a private mapping maps p as the fault's
+// private copy (vmf->cow_page). finish_mkwrite_fault(v, addr) takes the PTE as it is now as the
+// fault's orig_pte.
 #include "harness/op_args.h"
 #include "harness/ops.h"
 #include "harness/trace.h"
@@ -210,9 +212,12 @@ OpResult op_mprotect(const OpDef &def, ExecContext &ctx, const std::vector<Value
   return OpResult::ok(int_result(um(ctx).mprotect(*mm, *addr, *len, *flags)));
 }
 
-// touch / expect_fault: the mm form here, the kernel form from the machine ops.
+enum class AccessCheck : std::uint8_t { MustSucceed, MustFault, Probe };
+
+// touch / expect_fault / probe: the mm form here, the kernel form from the
+// machine ops.
 OpResult user_access(const OpDef &def, ExecContext &ctx, const std::vector<Value> &argv,
-                     bool expect_fault) {
+                     AccessCheck check) {
   UArgs a(def, argv);
   std::optional<u64> mm, addr;
   std::optional<std::string> mode;
@@ -222,7 +227,16 @@ OpResult user_access(const OpDef &def, ExecContext &ctx, const std::vector<Value
   if (um(ctx).find_mm(*mm) == nullptr)
     return stale(ctx, def.name, "mm", *mm);
   const UserAccess r = um(ctx).touch(*mm, *addr, access_from_word(*mode));
-  if (expect_fault) {
+  if (check == AccessCheck::Probe) {
+    if (r.ok())
+      return OpResult::ok(Value::symbol("ok"));
+    const char *word = access_failure_word(r);
+    if (r.mmu == Fault::StaleTlb)
+      return OpResult::diverged(Value::symbol(word),
+                                "user " + *mode + " of " + hex(*addr) + " used a stale TLB entry");
+    return OpResult::ok(Value::symbol(word));
+  }
+  if (check == AccessCheck::MustFault) {
     if (!r.ok())
       return OpResult::ok(Value::symbol(access_failure_word(r)));
     return OpResult::diverged(Value::none(), *mode + " of " + hex(*addr) + " did not fault (pa " +
@@ -524,18 +538,17 @@ OpResult op_remap_vmalloc_range_partial(const OpDef &def, ExecContext &ctx,
       int_result(um(ctx).remap_vmalloc_range_partial(*v.vma, *uaddr, *kaddr, *size)));
 }
 
-// touch and expect_fault: three arguments are the mm form; anything else goes
-// to the op registered before (the machine's kernel-mode form).
-void add_access(OpTable &table, const std::string &name, bool expect_fault) {
+// touch, expect_fault and probe: three arguments are the mm form; anything
+// else goes to the op registered before (the machine's kernel-mode form).
+void add_access(OpTable &table, const std::string &name, AccessCheck check) {
   const OpDef *prev = table.find(name);
   OpHandler kernel_form = prev ? prev->handler : OpHandler{};
   const std::string kernel_usage = prev ? prev->usage + " or " : "";
   OpDef def{name, kernel_usage + name + "(mm, addr, read|write|exec)", {}};
-  def.handler = [kernel_form, expect_fault, self = def](ExecContext &ctx,
-                                                        const std::vector<Value> &argv) {
+  def.handler = [kernel_form, check, self = def](ExecContext &ctx, const std::vector<Value> &argv) {
     if (argv.size() != 3 && kernel_form)
       return kernel_form(ctx, argv);
-    return user_access(self, ctx, argv, expect_fault);
+    return user_access(self, ctx, argv, check);
   };
   table.add(std::move(def));
 }
@@ -550,8 +563,9 @@ void register_usermm_ops(OpTable &t) {
   t.add("mmap_file", "v = mmap_file(mm, addr, len, flags, f, pgoff)", op_mmap_file);
   t.add("munmap", "munmap(mm, addr, len)", op_munmap);
   t.add("mprotect", "mprotect(mm, addr, len, flags)", op_mprotect);
-  add_access(t, "touch", false);
-  add_access(t, "expect_fault", true);
+  add_access(t, "touch", AccessCheck::MustSucceed);
+  add_access(t, "expect_fault", AccessCheck::MustFault);
+  add_access(t, "probe", AccessCheck::Probe);
   t.add("unmap_vmas", "unmap_vmas(v, start, end)", op_unmap_vmas);
   t.add("zap_page_range", "zap_page_range(v, start, size)", zap_op<&UserMm::zap_page_range>);
   t.add("zap_page_range_single", "zap_page_range_single(v, addr, size)", op_zap_page_range_single);

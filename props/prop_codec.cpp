@@ -18,9 +18,6 @@
 namespace vmcheck {
 namespace {
 
-constexpr Vocabulary kVocabularies[] = {Vocabulary::VmallocApi, Vocabulary::Backends,
-                                        Vocabulary::Pcpu};
-
 // Fuzz-like inputs: mostly arbitrary bytes, sometimes bytes drawn from the
 // small values that select table entries and handles, so that traces with
 // many live handles (and the selectors that reach them) are common too.

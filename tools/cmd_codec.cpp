@@ -10,13 +10,13 @@ namespace vmcheck {
 namespace {
 
 constexpr const char *kDecodeUsage =
-    "usage: vmcheck decode [--target=vmalloc_api|backends|pcpu] FILE\n"
+    "usage: vmcheck decode [--target=vmalloc_api|backends|pcpu|usermm] FILE\n"
     "\n"
     "Prints the trace a fuzz input (any bytes) decodes to, ready for\n"
     "'vmcheck replay'. The target picks the vocabulary (default vmalloc_api).\n";
 
 constexpr const char *kEncodeUsage =
-    "usage: vmcheck encode [--target=vmalloc_api|backends|pcpu] TRACE OUT\n"
+    "usage: vmcheck encode [--target=vmalloc_api|backends|pcpu|usermm] TRACE OUT\n"
     "\n"
     "Writes the fuzz input bytes that decode to TRACE (a trace in the decoder's\n"
     "vocabulary, e.g. one printed by 'vmcheck decode').\n";

@@ -27,7 +27,7 @@ constexpr const char *kUsage =
     "usage: vmcheck fuzz [--targets=a,b,...] [--time=SECONDS] [--seed=N] [--builtin]\n"
     "                    [--out=DIR] [--fuzzer-dir=DIR] [--corpus=DIR]\n"
     "\n"
-    "Fuzzes each target (vmalloc_api, backends, pcpu, trace_parser; default all)\n"
+    "Fuzzes each target (vmalloc_api, backends, pcpu, usermm, trace_parser; default all)\n"
     "for SECONDS (default 60) starting from the shipped corpus (corpus/<target>/seed,\n"
     "encoded to bytes), then prints a summary table. Findings are written to\n"
     "OUT/<target>/ (default fuzz-out) as .trace files ready for 'vmcheck replay'.\n"
@@ -77,10 +77,7 @@ std::vector<std::vector<std::uint8_t>> seeds(const fs::path &corpus, FuzzTarget 
     }
     const ParseResult r = parse_trace(text);
     std::vector<std::uint8_t> b;
-    const Vocabulary v = t == FuzzTarget::Backends ? Vocabulary::Backends
-                         : t == FuzzTarget::Pcpu   ? Vocabulary::Pcpu
-                                                   : Vocabulary::VmallocApi;
-    if (r.ok() && encode_trace(r.trace, v, b).empty())
+    if (r.ok() && encode_trace(r.trace, *fuzz_target_vocabulary(t), b).empty())
       out.push_back(std::move(b));
   }
   return out;

@@ -10,7 +10,7 @@ namespace vmcheck {
 
 int cmd_minimize(const Args &args) {
   constexpr const char *kUsage =
-      "usage: vmcheck minimize [--target=vmalloc_api|backends|pcpu] TRACE OUT\n"
+      "usage: vmcheck minimize [--target=vmalloc_api|backends|pcpu|usermm] TRACE OUT\n"
       "\n"
       "Delta-debugs TRACE's statements, then shrinks argument values, keeping the\n"
       "failure signature (kind of failure and failing op) of the target's check\n"

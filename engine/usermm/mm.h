@@ -34,10 +34,6 @@ inline constexpr unsigned FAULT_FLAG_USER = 0x40;
 inline constexpr unsigned FAULT_FLAG_REMOTE = 0x80;
 inline constexpr unsigned FAULT_FLAG_INSTRUCTION = 0x100;
 
-// ---- get_user_pages flags ---------------------------------------------------------------
-inline constexpr unsigned FOLL_WRITE = 0x01;
-inline constexpr unsigned FOLL_FORCE = 0x10;
-
 // Flags a caller of mmap may ask for; the VM_MAY* bits are added by mmap.
 inline constexpr u64 VM_USER_MMAP_FLAGS = VM_READ | VM_WRITE | VM_EXEC | VM_SHARED | VM_IO |
                                           VM_PFNMAP | VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP;

@@ -144,6 +144,10 @@ inline constexpr u64 VM_DONTEXPAND = 0x00040000;
 inline constexpr u64 VM_DONTDUMP = 0x04000000;
 inline constexpr u64 VM_MIXEDMAP = 0x10000000;
 
+// ---- get_user_pages flags (access_remote_vm's gup_flags) -------------------------
+inline constexpr unsigned FOLL_WRITE = 0x01;
+inline constexpr unsigned FOLL_FORCE = 0x10;
+
 // ---- errno ----------------------------------------------------------------------
 // The host's <cerrno> macros are Linux's own values on every platform we
 // build on; the asserts keep it that way (traces print errno names).
