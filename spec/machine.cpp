@@ -204,6 +204,10 @@ bool VmallocSpec::ensure_tables(u64 va) {
     unsigned shift;
   };
   static constexpr Level kFive[] = {{4, 48}, {3, 39}, {2, 30}, {1, 21}};
+  // Tables are never freed, so once the PTE table of va's 2 MiB exists all
+  // the levels above it do too (mapping a large area asks page by page).
+  if (tables_.count((u64{1} << 58) | (va >> 21)) != 0)
+    return true;
   const std::span<const Level> levels = cfg_.paging_levels == 5
                                             ? std::span<const Level>(kFive)
                                             : std::span<const Level>(kFive + 1, 3);
