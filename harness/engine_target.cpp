@@ -4,6 +4,10 @@
 
 namespace vmcheck {
 
+bool op_waits_for_own_shootdown(const std::string &op) {
+  return op != "cpu" && op != "tlb_deliver" && op != "check";
+}
+
 OpOutcome EngineTarget::run(const OpDef &op, const std::vector<Value> &args) {
   OpOutcome out;
   const std::size_t mark = kernel_.machine().diag().size();

@@ -19,6 +19,11 @@ struct OpOutcome {
   std::optional<std::string> bug; // a KernelBug (or an engine exception) stopped the op
 };
 
+// Whether `op` is something the current CPU does (and so, under
+// shootdown=async, first waits for the TLB flush of a purge it started):
+// everything but switching CPUs, delivering a flush and checking invariants.
+bool op_waits_for_own_shootdown(const std::string &op);
+
 class EngineTarget {
 public:
   // Precondition: cfg.validate() is empty.

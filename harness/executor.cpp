@@ -157,6 +157,9 @@ private:
         }
         args.push_back(std::move(v));
       }
+      if (std::optional<Z3Violation> bad = wait_for_own_shootdown(stmt.op))
+        return diverged(stmt, "z3 (the purge this CPU waited for): " + bad->check + " violated",
+                        split_lines(bad->counterexample), {});
       outcome = target_->run(*op, args);
       if (outcome.bug)
         return diverged(stmt, *outcome.bug, {}, outcome.diags);
@@ -200,6 +203,22 @@ private:
     if (!stmt.bind.empty())
       bindings_.insert_or_assign(stmt.bind, actual);
     return true;
+  }
+
+  // shootdown=async: a CPU that started a purge waits for its TLB flush to
+  // reach every CPU before it does anything else, on the engine and on the
+  // spec alike; the Z3 observer sees the completed purge as a step of its own.
+  std::optional<Z3Violation> wait_for_own_shootdown(const std::string &op) {
+    Vmalloc &v = target_->kernel().vmalloc();
+    if (!v.shootdown_in_flight() || !op_waits_for_own_shootdown(op) ||
+        target_->kernel().machine().current_cpu() != v.shootdown_initiator())
+      return std::nullopt;
+    v.complete_shootdown();
+    if (spec_)
+      spec_->spec().complete_shootdown();
+    if (z3_)
+      return z3_->after_op("tlb_deliver", {}, Value::none());
+    return std::nullopt;
   }
 
   // Whether `e` uses a bound name whose value is NULL or an errno (a failed

@@ -138,7 +138,7 @@ std::string ExploreConfig::set(std::string_view key, std::string_view value) {
     return err.rfind("config: unknown key", 0) == 0
                ? "unknown key '" + std::string(key) +
                      "' (known: depth sizes aligns max-live max-states time-limit spec moves, "
-                     "and the machine's cpus nodes mem paging backend lazy tlb)"
+                     "and the machine's cpus nodes mem paging backend lazy tlb shootdown)"
                : err;
   return {};
 }
@@ -205,7 +205,8 @@ struct Env {
   const ExploreConfig &cfg;
   OpTable ops;
   const OpDef *op_cpu, *op_vmalloc, *op_vmalloc_node, *op_vfree, *op_vfree_atomic, *op_probe,
-      *op_irq_enter, *op_irq_exit, *op_run_deferred, *op_run_deferred_one, *op_purge;
+      *op_irq_enter, *op_irq_exit, *op_run_deferred, *op_run_deferred_one, *op_purge,
+      *op_tlb_deliver;
   Value gfp_kernel, page_kernel, numa_no_node, read;
   bool lru_ranks;
 
@@ -223,6 +224,7 @@ struct Env {
     op_run_deferred = op("run_deferred");
     op_run_deferred_one = op("run_deferred_one");
     op_purge = op("purge");
+    op_tlb_deliver = op("tlb_deliver");
     auto constant = [&](const char *name) {
       Expr e;
       e.kind = ExprKind::Name;
@@ -310,7 +312,19 @@ public:
     const bool modern = cfg.machine.backend == Backend::Modern;
     const auto live = static_cast<unsigned>(
         std::count_if(handles_.begin(), handles_.end(), [](const Handle &h) { return h.live; }));
+    // shootdown=async: the CPU that started a purge waits for its flush and
+    // does nothing else; whatever it would do after the flush is reached
+    // through the TlbDeliver moves first (an op on it would deliver them).
+    const Vmalloc &v = engine_.kernel().vmalloc();
+    const std::optional<unsigned> waiting =
+        v.shootdown_in_flight() ? std::optional<unsigned>(v.shootdown_initiator()) : std::nullopt;
+    unsigned worker_cpu = 0;
+    while (waiting == worker_cpu && worker_cpu + 1 < m.num_online_cpus())
+      ++worker_cpu;
+    const auto worker = static_cast<std::uint8_t>(worker_cpu);
     for (unsigned cpu = 0; cpu < m.num_online_cpus(); ++cpu) {
+      if (waiting == cpu)
+        continue;
       const auto c = static_cast<std::uint8_t>(cpu);
       const bool in_irq = m.cpu(cpu).irq_depth > 0;
       // vmalloc may sleep: never from interrupt context.
@@ -335,9 +349,14 @@ public:
         out.push_back({in_irq ? MoveKind::IrqExit : MoveKind::IrqEnter, c, 0, 0});
     }
     if (cfg.deferred && m.deferred().pending() > 0)
-      out.push_back({MoveKind::DeferredStep, 0, 0, 0});
-    if (cfg.purge && !engine_.kernel().vmalloc().lazy_areas().empty())
-      out.push_back({MoveKind::PurgeWorker, 0, 0, 0});
+      out.push_back({MoveKind::DeferredStep, worker, 0, 0});
+    if (cfg.purge && !v.lazy_areas().empty())
+      out.push_back({MoveKind::PurgeWorker, worker, 0, 0});
+    // A delivery is not an action of the current CPU: it keeps cpu_, so
+    // the trace needs no cpu() switch for it.
+    for (unsigned target : v.shootdown_pending())
+      out.push_back({MoveKind::TlbDeliver, static_cast<std::uint8_t>(cpu_),
+                     static_cast<std::uint8_t>(target), 0});
   }
 
   // Runs one move. With `check`, a failure of the transition itself (a
@@ -413,6 +432,8 @@ public:
     }
     case MoveKind::PurgeWorker:
       return call(*env_.op_purge, {}, {}, "", check);
+    case MoveKind::TlbDeliver:
+      return call(*env_.op_tlb_deliver, {Value::integer(mv.arg)}, {int_expr(mv.arg)}, "", check);
     }
     return std::nullopt;
   }

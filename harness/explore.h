@@ -28,7 +28,9 @@ namespace vmcheck {
 
 // The kinds of moves the explorer interleaves. Alloc..IrqExit run on a chosen
 // CPU; DeferredStep and PurgeWorker model the kernel's asynchronous workers
-// and run on CPU 0.
+// and run on CPU 0 (or, while CPU 0 waits for its own purge's TLB flush, on
+// the lowest CPU that does not). TlbDeliver exists with shootdown=async: the
+// flush of a purge in flight reaches one more CPU.
 enum class MoveKind : std::uint8_t {
   Alloc,        // h = vmalloc(size) / __vmalloc_node(size, align, ...)
   Vfree,        // vfree(h): deferred when the CPU is in interrupt context
@@ -38,10 +40,12 @@ enum class MoveKind : std::uint8_t {
   IrqExit,      // irq_exit()
   DeferredStep, // the oldest deferred work item (one CPU's vfree_atomic list)
   PurgeWorker,  // purge(): the lazy purge worker draining every lazy area
+  TlbDeliver,   // tlb_deliver(arg): the in-flight purge's flush reaches CPU arg
 };
 
-// One move. `arg` is the size index (Alloc) or the handle's creation index
-// on the path (Vfree, VfreeAtomic, Probe); `arg2` the alignment index.
+// One move. `arg` is the size index (Alloc), the handle's creation index
+// on the path (Vfree, VfreeAtomic, Probe) or the CPU a flush reaches
+// (TlbDeliver); `arg2` the alignment index.
 struct Move {
   MoveKind kind = MoveKind::Alloc;
   std::uint8_t cpu = 0;

@@ -56,6 +56,17 @@ void hash_vmalloc(StateHasher &h, const Kernel &k) {
     h.add(va.va_end);
     h.add(va.flags);
   }
+  // shootdown=async: which lazy areas a purge in flight holds, and which
+  // CPUs have yet to flush (empty in sync runs).
+  h.tag(0xe5);
+  h.add(v.shootdown_pending().size());
+  if (v.shootdown_in_flight()) {
+    h.add(v.shootdown_initiator());
+    for (unsigned c : v.shootdown_pending())
+      h.add(c);
+    for (u64 s : v.purging_areas())
+      h.add(s);
+  }
   h.tag(0xe3);
   h.add(v.vmap_blocks().size());
   for (const auto &[start, b] : v.vmap_blocks()) {

@@ -319,6 +319,17 @@ OpResult op_void(const OpDef &def, ExecContext &ctx, const std::vector<Value> &a
   return OpResult::ok();
 }
 
+// tlb_deliver(cpu): with shootdown=async, the TLB flush of the purge in
+// flight reaches `cpu`; 1, or 0 when nothing was pending there.
+OpResult op_tlb_deliver(const OpDef &def, ExecContext &ctx, const std::vector<Value> &argv) {
+  OpArgs a(def, argv);
+  std::optional<u64> cpu;
+  if (!a.count(1) || !(cpu = a.integer_in(0, 0, 1023)))
+    return a.error();
+  return OpResult::ok(
+      Value::integer(vm(ctx).deliver_shootdown(static_cast<unsigned>(*cpu)) ? 1 : 0));
+}
+
 // ---- percpu areas ----------------------------------------------------------------------------
 
 Value vmap_area_value(const std::optional<VmapArea> &va) {
@@ -521,7 +532,8 @@ void register_vmalloc_ops(OpTable &t) {
   t.add("vm_unmap_ram", "vm_unmap_ram(mem, count)", op_vm_unmap_ram);
   t.add("new_vmap_block", "new_vmap_block(order, gfp)", op_new_vmap_block);
   t.add("vm_unmap_aliases", "vm_unmap_aliases()", op_void<&Vmalloc::vm_unmap_aliases>);
-  t.add("purge", "purge()", op_void<&Vmalloc::purge_vmap_area_lazy>);
+  t.add("purge", "purge()", op_void<&Vmalloc::purge_worker>);
+  t.add("tlb_deliver", "tlb_deliver(cpu)", op_tlb_deliver);
   t.add("vmalloc_init", "vmalloc_init()", op_void<&Vmalloc::vmalloc_init>);
   t.add("pvm_find_next_prev", "pvm_find_next_prev(end)", op_pvm_find_next_prev);
   t.add("pvm_determine_end", "pvm_determine_end(end, align)", op_pvm_determine_end);

@@ -44,6 +44,7 @@ spec::SpecConfig spec_config(const MachineConfig &cfg) {
   s.paging_levels = cfg.paging_levels;
   s.legacy = cfg.backend == Backend::Legacy;
   s.lazy_pages = cfg.lazy_pages;
+  s.async_shootdown = cfg.async_shootdown;
   return s;
 }
 
@@ -324,8 +325,12 @@ const std::map<std::string, Adapter, std::less<>> &adapters() {
       return value(Value::none());
     };
     t["purge"] = [](spec::VmallocSpec &s, A, E, AdapterState &) {
-      s.purge_vmap_area_lazy();
+      s.purge_worker();
       return value(Value::none());
+    };
+    t["tlb_deliver"] = [](spec::VmallocSpec &s, A a, E, AdapterState &) {
+      return value(Value::integer(
+          a[0].num < 1024 && s.deliver_shootdown(static_cast<unsigned>(a[0].num)) ? 1 : 0));
     };
     t["vmalloc_init"] = [](spec::VmallocSpec &s, A, E, AdapterState &) {
       s.vmalloc_init();

@@ -49,6 +49,8 @@ std::string SpecConfig::to_string() const {
                   "M paging=" + std::to_string(paging_levels) +
                   " backend=" + (legacy ? "legacy" : "modern") +
                   " lazy=" + (lazy_pages < 0 ? std::string("auto") : std::to_string(lazy_pages));
+  if (async_shootdown)
+    s += " shootdown=async";
   return s;
 }
 

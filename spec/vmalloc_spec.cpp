@@ -186,13 +186,46 @@ void VmallocSpec::release_va(std::size_t index) {
   a.end = end;
   a.kind = AreaKind::Lazy;
   lazy_nr_ += (end - start) / PAGE_SIZE;
-  if (lazy_nr_ > lazy_max_pages())
-    purge_lazy();
+  // Over the threshold the freeing context purges, unless a purge is
+  // already in flight (it only tries the purge lock).
+  if (lazy_nr_ > lazy_max_pages() && shootdown_pending_.empty())
+    purge_lazy(true);
 }
 
-void VmallocSpec::purge_lazy() {
-  std::erase_if(areas_, [](const Area &a) { return a.kind == AreaKind::Lazy; });
-  lazy_nr_ = 0;
+void VmallocSpec::purge_lazy(bool defer) {
+  complete_shootdown();
+  for (Area &a : areas_)
+    if (a.kind == AreaKind::Lazy)
+      a.purging = true;
+  if (defer && cfg_.async_shootdown && lazy_nr_ > 0) {
+    shootdown_initiator_ = cpu_;
+    for (unsigned c = 0; c < cfg_.cpus; ++c)
+      if (c != cpu_)
+        shootdown_pending_.insert(c);
+    if (!shootdown_pending_.empty())
+      return;
+  }
+  release_purging();
+}
+
+void VmallocSpec::release_purging() {
+  for (const Area &a : areas_)
+    if (a.kind == AreaKind::Lazy && a.purging)
+      lazy_nr_ -= a.size() / PAGE_SIZE;
+  std::erase_if(areas_, [](const Area &a) { return a.kind == AreaKind::Lazy && a.purging; });
+}
+
+bool VmallocSpec::deliver_shootdown(unsigned cpu) {
+  if (shootdown_pending_.erase(cpu) == 0)
+    return false;
+  if (shootdown_pending_.empty())
+    release_purging();
+  return true;
+}
+
+void VmallocSpec::complete_shootdown() {
+  while (!shootdown_pending_.empty())
+    deliver_shootdown(*shootdown_pending_.begin());
 }
 
 // A block nothing lives in any more, and not yet wholly dirty (those are
@@ -208,9 +241,9 @@ void VmallocSpec::purge_fragmented_blocks() {
     release_va(*index_containing(start));
 }
 
-void VmallocSpec::purge_all() {
+void VmallocSpec::purge_all(bool defer) {
   purge_fragmented_blocks();
-  purge_lazy();
+  purge_lazy(defer);
 }
 
 u64 VmallocSpec::lazy_max_pages() const {
@@ -222,6 +255,11 @@ u64 VmallocSpec::lazy_max_pages() const {
 void VmallocSpec::purge_vmap_area_lazy() {
   ensure_init();
   purge_all();
+}
+
+void VmallocSpec::purge_worker() {
+  ensure_init();
+  purge_all(true);
 }
 
 void VmallocSpec::vm_unmap_aliases() {

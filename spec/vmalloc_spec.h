@@ -73,6 +73,9 @@ struct SpecConfig {
   bool legacy = false;
   // Lazy-free threshold in pages; -1: fls(num_online_cpus) * 8192 pages.
   std::int64_t lazy_pages = -1;
+  // The lazy purge's TLB flush reaches the other CPUs one delivery at a
+  // time; the purged VA stays reserved until the last one.
+  bool async_shootdown = false;
 
   // Empty when usable, else what is wrong (the constructor's precondition).
   std::string validate() const;
@@ -126,6 +129,9 @@ struct Area {
   unsigned free = 0;
   unsigned dirty = 0;
   std::map<unsigned, unsigned> live; // page offset -> order
+
+  // ---- Lazy: its purge waits for the other CPUs' TLB flushes ----
+  bool purging = false;
 
   u64 size() const { return end - start; }
 };
@@ -254,7 +260,17 @@ public:
   // ---- lazy purge
   // --------------------------------------------------------------------------------------
   void purge_vmap_area_lazy();
+  // purge(): the purge worker; with async_shootdown its flush may be left
+  // in flight for deliver_shootdown.
+  void purge_worker();
   u64 lazy_max_pages() const;
+  // async_shootdown: the CPUs still to flush (empty: no purge in flight).
+  bool deliver_shootdown(unsigned cpu); // false when nothing was pending on cpu
+  void complete_shootdown();
+  // The purging CPU waits for its flush, so it runs nothing else before.
+  bool current_cpu_waits_for_shootdown() const {
+    return !shootdown_pending_.empty() && cpu_ == shootdown_initiator_;
+  }
   u64 vmap_lazy_nr() const { return lazy_nr_; }
 
   // ---- /proc/vmallocinfo
@@ -342,9 +358,12 @@ private:
   // The reserved start, or the errno alloc_vmap_area would return.
   std::optional<u64> alloc_vmap_area(u64 size, u64 align, u64 vstart, u64 vend, Gfp gfp, int *err);
   void release_va(std::size_t index);
-  void purge_lazy();
+  // Drops every Lazy area (after waiting for a purge in flight); `defer`:
+  // with async_shootdown, only marks them purging until the last delivery.
+  void purge_lazy(bool defer = false);
+  void release_purging();
   void purge_fragmented_blocks();
-  void purge_all();
+  void purge_all(bool defer = false);
   std::optional<u64> get_vm_area_node(u64 size, u64 align, VmFlags flags, u64 start, u64 end,
                                       Gfp gfp, const std::string &caller);
   u64 vmalloc_range(u64 size, u64 align, u64 start, u64 end, Gfp gfp, VmFlags vm_flags, int node,
@@ -378,8 +397,10 @@ private:
   std::vector<Area> early_; // before vmalloc_init, sorted by start
   u64 early_off_ = 0;       // vm_area_register_early's bump offset from VMALLOC_START
 
-  std::vector<Area> areas_; // busy and lazy, sorted by start, disjoint
-  u64 lazy_nr_ = 0;         // pages (guard pages included) of the Lazy areas
+  std::vector<Area> areas_;              // busy and lazy, sorted by start, disjoint
+  u64 lazy_nr_ = 0;                      // pages (guard pages included) of the Lazy areas
+  std::set<unsigned> shootdown_pending_; // CPUs yet to flush the purge in flight
+  unsigned shootdown_initiator_ = 0;
   u64 next_vm_id_ = 1;
 
   std::map<u64, Frame> frames_; // allocated page blocks the spec follows

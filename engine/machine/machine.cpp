@@ -101,6 +101,10 @@ std::string MachineConfig::set(std::string_view key, std::string_view value) {
         return what + "expected auto or a page count";
       lazy_pages = static_cast<std::int64_t>(*v);
     }
+  } else if (key == "shootdown") {
+    if (value != "sync" && value != "async")
+      return what + "expected sync or async";
+    async_shootdown = value == "async";
   } else if (key == "tlb") {
     auto v = number(1, 4096);
     if (!v)
@@ -108,7 +112,7 @@ std::string MachineConfig::set(std::string_view key, std::string_view value) {
     tlb_entries = static_cast<unsigned>(*v);
   } else {
     return "config: unknown key '" + std::string(key) +
-           "' (known: cpus nodes mem paging backend lazy tlb)";
+           "' (known: cpus nodes mem paging backend lazy tlb shootdown)";
   }
   return {};
 }
@@ -139,6 +143,8 @@ std::string MachineConfig::to_string() const {
                   " lazy=" + (lazy_pages < 0 ? std::string("auto") : std::to_string(lazy_pages));
   if (tlb_entries != MachineConfig{}.tlb_entries)
     s += " tlb=" + std::to_string(tlb_entries);
+  if (async_shootdown)
+    s += " shootdown=async";
   return s;
 }
 

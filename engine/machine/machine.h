@@ -32,6 +32,11 @@ struct MachineConfig {
   // every free.
   std::int64_t lazy_pages = -1;
   unsigned tlb_entries = 64;
+  // shootdown=async: the TLB flush of a lazy purge reaches the other CPUs one
+  // at a time (Vmalloc::deliver_shootdown), as IPIs do; the purging CPU
+  // waits, and the purged VA is reusable only once every CPU has flushed.
+  // The model checker interleaves the deliveries with everything else.
+  bool async_shootdown = false;
 
   // Parses one "key=value" pair of a trace's config line. Returns an error
   // message naming the key and what was wrong, or empty on success; on error

@@ -176,6 +176,13 @@ void Mmu::flush_tlb_kernel_range(u64 start, u64 end) {
   }
 }
 
+void Mmu::flush_tlb_kernel_range_on(unsigned cpu, u64 start, u64 end) {
+  if (cpu >= tlbs_.size())
+    return;
+  std::erase_if(tlbs_[cpu], [&](const TlbEntry &e) { return overlaps(e, start, end); });
+  ++stats_[cpu].remote_flushes;
+}
+
 void Mmu::flush_tlb_all() {
   for (unsigned c = 0; c < tlbs_.size(); ++c) {
     tlbs_[c].clear();

@@ -78,6 +78,8 @@ public:
 
   // flush_tlb_kernel_range: every CPU drops entries overlapping [start, end).
   void flush_tlb_kernel_range(u64 start, u64 end);
+  // One CPU's share of it: the shootdown IPI delivered to `cpu`.
+  void flush_tlb_kernel_range_on(unsigned cpu, u64 start, u64 end);
   // flush_tlb_all: every CPU drops everything.
   void flush_tlb_all();
   // Local flushes: one CPU.

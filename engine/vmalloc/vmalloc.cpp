@@ -222,9 +222,10 @@ void Vmalloc::free_vmap_area_noflush(u64 va_start) {
   lazy_nr_ += va.size() >> PAGE_SHIFT;
 #endif
   // 4.19 purges synchronously in the freeing context once over the
-  // threshold (so lazy=0 means "purge on every free").
-  if (lazy_nr_ > lazy_max_pages())
-    purge_lazy_areas(~u64{0}, 0, false);
+  // threshold (so lazy=0 means "purge on every free"). It only tries the
+  // purge lock: with a purge in flight nothing more happens here.
+  if (lazy_nr_ > lazy_max_pages() && !shootdown_in_flight())
+    purge_lazy_areas(~u64{0}, 0, false, true);
 }
 
 void Vmalloc::free_unmap_vmap_area(u64 va_start) {
@@ -233,7 +234,8 @@ void Vmalloc::free_unmap_vmap_area(u64 va_start) {
   free_vmap_area_noflush(va_start);
 }
 
-bool Vmalloc::purge_lazy_areas(u64 start, u64 end, bool force_flush) {
+bool Vmalloc::purge_lazy_areas(u64 start, u64 end, bool force_flush, bool defer_flush) {
+  complete_shootdown();
   if (lazy_.empty()) {
     if (force_flush && start < end)
       m_.mmu().flush_tlb_kernel_range(start, end);
@@ -246,16 +248,63 @@ bool Vmalloc::purge_lazy_areas(u64 start, u64 end, bool force_flush) {
 #else
     end = std::max(end, va.va_end);
 #endif
-    // One flush covers the union; only after it may the VA be handed out again.
+  if (defer_flush && m_.config().async_shootdown) {
+    // The IPIs go out; this CPU flushes at once, each other one when its
+    // delivery is scheduled. The VA is released by the last delivery.
+    const unsigned self = m_.current_cpu();
+#ifndef VMCHECK_MUTANT_skip_purge_flush
+    m_.mmu().flush_tlb_kernel_range_on(self, start, end);
+#endif
+    for (const auto &[s, va] : lazy_)
+      purging_.insert(s);
+    shootdown_start_ = start;
+    shootdown_end_ = end;
+    shootdown_initiator_ = self;
+    for (unsigned c = 0; c < m_.config().cpus; ++c)
+      if (c != self)
+        shootdown_pending_.insert(c);
+#ifdef VMCHECK_MUTANT_release_before_shootdown_ack
+    release_purged_areas(); // mutant: the VA is reusable before the other CPUs flushed
+#else
+    if (shootdown_pending_.empty())
+      release_purged_areas();
+#endif
+    return true;
+  }
+  // One flush covers the union; only after it may the VA be handed out again.
 #ifndef VMCHECK_MUTANT_skip_purge_flush
   m_.mmu().flush_tlb_kernel_range(start, end);
 #endif
-  for (const auto &[s, va] : lazy_) {
-    free_.release(va.va_start, va.size());
-    lazy_nr_ -= va.size() >> PAGE_SHIFT;
-  }
-  lazy_.clear();
+  for (const auto &[s, va] : lazy_)
+    purging_.insert(s);
+  release_purged_areas();
   return true;
+}
+
+void Vmalloc::release_purged_areas() {
+  for (u64 s : purging_) {
+    const auto it = lazy_.find(s);
+    free_.release(it->second.va_start, it->second.size());
+    lazy_nr_ -= it->second.size() >> PAGE_SHIFT;
+    lazy_.erase(it);
+  }
+  purging_.clear();
+}
+
+bool Vmalloc::deliver_shootdown(unsigned cpu) {
+  if (shootdown_pending_.erase(cpu) == 0)
+    return false;
+#ifndef VMCHECK_MUTANT_skip_purge_flush
+  m_.mmu().flush_tlb_kernel_range_on(cpu, shootdown_start_, shootdown_end_);
+#endif
+  if (shootdown_pending_.empty() && !purging_.empty())
+    release_purged_areas();
+  return true;
+}
+
+void Vmalloc::complete_shootdown() {
+  while (!shootdown_pending_.empty())
+    deliver_shootdown(*shootdown_pending_.begin());
 }
 
 void Vmalloc::purge_vmap_area_lazy() {
@@ -263,6 +312,13 @@ void Vmalloc::purge_vmap_area_lazy() {
     return;
   purge_fragmented_blocks_allcpus();
   purge_lazy_areas(~u64{0}, 0, false);
+}
+
+void Vmalloc::purge_worker() {
+  if (backend_ == Backend::Legacy)
+    return;
+  purge_fragmented_blocks_allcpus();
+  purge_lazy_areas(~u64{0}, 0, false, true);
 }
 
 // ---- page-table helpers -------------------------------------------------------------------
@@ -808,6 +864,14 @@ std::string Vmalloc::check() const {
     if (lazy_pages != lazy_nr_)
       return "vmap_lazy_nr " + std::to_string(lazy_nr_) + " != " + std::to_string(lazy_pages) +
              " lazily freed pages";
+    for (u64 s : purging_)
+      if (lazy_.count(s) == 0)
+        return "area " + hex(s) + " is being purged but is not lazily freed";
+    if (!purging_.empty() && shootdown_pending_.empty())
+      return "purged areas wait for a shootdown no CPU has pending";
+    for (unsigned c : shootdown_pending_)
+      if (c >= m_.config().cpus || c == shootdown_initiator_)
+        return "shootdown pending on cpu " + std::to_string(c);
   } else {
     std::vector<std::pair<u64, u64>> listed;
     vmlist_.for_each([&](const VmListArea &a) { listed.push_back({a.addr, a.addr + a.size}); });
@@ -883,6 +947,18 @@ void Vmalloc::hash_into(StateHasher &h) const {
   h.add(next_vm_id_);
   h.add(lazy_nr_);
   h.add(early_bump_);
+  // shootdown=async only: sync runs keep the hash they always had.
+  if (!shootdown_pending_.empty()) {
+    h.tag(0x5d);
+    h.add(shootdown_start_);
+    h.add(shootdown_end_);
+    h.add(shootdown_initiator_);
+    for (unsigned c : shootdown_pending_)
+      h.add(c);
+    h.tag(purging_.size());
+    for (u64 s : purging_)
+      h.add(s);
+  }
   for (const auto *set : {&busy_, &lazy_}) {
     h.tag(set->size());
     for (const auto &[s, va] : *set) {

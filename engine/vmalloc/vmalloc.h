@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -190,7 +191,25 @@ public:
   // purge_vmap_area_lazy: fragmented blocks + every lazily freed area, one
   // TLB flush for the union range.
   void purge_vmap_area_lazy();
+  // The lazy purge worker (the purge() op): as purge_vmap_area_lazy, but
+  // under shootdown=async its TLB flush may stay in flight.
+  void purge_worker();
   u64 lazy_max_pages() const;
+
+  // ---- shootdown=async: a lazy purge whose TLB flush is in flight
+  // ----------------------------------------------
+  // Invariant: in flight <=> some CPU has not flushed yet; the purged areas
+  // stay in lazy_ (VA not reusable, pages counted) until the last delivery.
+  bool shootdown_in_flight() const { return !shootdown_pending_.empty(); }
+  // The CPU that started the purge: it waits, so it runs nothing else first.
+  unsigned shootdown_initiator() const { return shootdown_initiator_; }
+  const std::set<unsigned> &shootdown_pending() const { return shootdown_pending_; }
+  const std::set<u64> &purging_areas() const { return purging_; } // lazy_ starts in flight
+  // The flush reaches `cpu`; the last delivery releases the purged VA. False
+  // when nothing was pending on cpu.
+  bool deliver_shootdown(unsigned cpu);
+  // Every CPU still pending flushes (whoever must wait for the purge).
+  void complete_shootdown();
   u64 vmap_lazy_nr() const { return lazy_nr_; }
 
   // ---- /proc/vmallocinfo (vmallocinfo.cpp)
@@ -222,7 +241,11 @@ private:
   void free_unmap_vmap_area(u64 va_start);
   // Drop a busy area with no lazy step (error unwinding).
   void free_vmap_area(u64 va_start);
-  bool purge_lazy_areas(u64 start, u64 end, bool force_flush);
+  // Purges every lazy area with one flush of the union of their ranges and
+  // [start, end); first waits for a purge in flight. `defer_flush`: under
+  // shootdown=async only the current CPU flushes now, the rest later.
+  bool purge_lazy_areas(u64 start, u64 end, bool force_flush, bool defer_flush = false);
+  void release_purged_areas();
   const VmapArea *find_vmap_area(u64 addr) const;
   VmStruct *__get_vm_area_node(u64 size, u64 align, VmFlags flags, u64 start, u64 end, int node,
                                Gfp gfp, const std::string &caller);
@@ -256,7 +279,11 @@ private:
   std::map<u64, VmapArea> lazy_; // modern: freed, unmapped, VA not yet reusable
   std::map<u64, std::unique_ptr<VmStruct>> vms_; // live vm_structs by id
   u64 next_vm_id_ = 1;
-  u64 lazy_nr_ = 0;                        // pages (guard pages included) in lazy_
+  u64 lazy_nr_ = 0;       // pages (guard pages included) in lazy_
+  std::set<u64> purging_; // lazy_ starts whose purge waits for shootdown_pending_
+  u64 shootdown_start_ = 0, shootdown_end_ = 0; // the range in flight
+  std::set<unsigned> shootdown_pending_;
+  unsigned shootdown_initiator_ = 0;
   std::vector<std::pair<u64, u64>> early_; // boot: (addr, size) before vmalloc_init
   u64 early_bump_ = 0;                     // vm_area_register_early's offset from VMALLOC_START
   std::vector<VmFlags> early_flags_;
