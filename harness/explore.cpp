@@ -316,14 +316,14 @@ public:
     // does nothing else; whatever it would do after the flush is reached
     // through the TlbDeliver moves first (an op on it would deliver them).
     const Vmalloc &v = engine_.kernel().vmalloc();
-    const std::optional<unsigned> waiting =
-        v.shootdown_in_flight() ? std::optional<unsigned>(v.shootdown_initiator()) : std::nullopt;
+    // (-1: nobody waits; a plain int, since g++ 12 misreads an optional here.)
+    const long waiting = v.shootdown_in_flight() ? static_cast<long>(v.shootdown_initiator()) : -1;
     unsigned worker_cpu = 0;
-    while (waiting == worker_cpu && worker_cpu + 1 < m.num_online_cpus())
+    while (waiting == static_cast<long>(worker_cpu) && worker_cpu + 1 < m.num_online_cpus())
       ++worker_cpu;
     const auto worker = static_cast<std::uint8_t>(worker_cpu);
     for (unsigned cpu = 0; cpu < m.num_online_cpus(); ++cpu) {
-      if (waiting == cpu)
+      if (waiting == static_cast<long>(cpu))
         continue;
       const auto c = static_cast<std::uint8_t>(cpu);
       const bool in_irq = m.cpu(cpu).irq_depth > 0;

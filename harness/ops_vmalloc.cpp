@@ -417,7 +417,9 @@ OpResult op_vread(const OpDef &def, ExecContext &ctx, const std::vector<Value> &
   std::optional<u64> addr, count;
   if (!a.count(2) || !(addr = a.integer(0)) || !(count = a.integer_in(1, 0, kMaxBuffer)))
     return a.error();
-  std::string buf(*count, '\0');
+  // A kernel caller's buffer holds whatever was there: poison it, so that a
+  // hole vread fails to zero-fill reads back as 0xcc, not as a lucky 0.
+  std::string buf(*count, '\xcc');
   const long n = vm(ctx).vread(
       std::span<std::uint8_t>(reinterpret_cast<std::uint8_t *>(buf.data()), buf.size()), *addr);
   buf.resize(static_cast<std::size_t>(n));

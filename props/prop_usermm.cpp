@@ -390,5 +390,45 @@ RC_GTEST_PROP(UserMmProps, random_map_fault_zap_unmap_sequences_read_what_the_mo
   RC_ASSERT(m.pages().nr_free_total() + kept == free_at_start);
 }
 
+// remap_vmalloc_range (seed 000): a VMA of n pages maps pages pgoff..pgoff+n-1
+// of the area, which must be VM_USERMAP (vmalloc_user) and hold them all;
+// otherwise -EINVAL. Predicted from how the area was made, never from the
+// engine's own flags; what the user side then reads is what vwrite wrote.
+RC_GTEST_PROP(UserMmProps, remap_vmalloc_range_maps_exactly_usermap_areas_that_hold_the_vma, ()) {
+  MachineConfig cfg;
+  cfg.cpus = 2;
+  cfg.nodes = 1;
+  cfg.mem_per_node = u64{32} << 20;
+  Kernel k(cfg);
+  const bool user = *rc::gen::arbitrary<bool>();
+  const u64 area_pages = *rc::gen::inRange<u64>(1, 5);
+  const u64 vma_pages = *rc::gen::inRange<u64>(1, 5);
+  const u64 pgoff = *rc::gen::inRange<u64>(0, 3);
+  const u64 a = user ? k.vmalloc().vmalloc_user(area_pages * PAGE_SIZE)
+                     : k.vmalloc().vmalloc(area_pages * PAGE_SIZE);
+  RC_ASSERT(a != 0);
+  std::string pattern(area_pages * PAGE_SIZE, '\0');
+  for (std::size_t i = 0; i < pattern.size(); ++i)
+    pattern[i] = static_cast<char>((i * 7 + 1) & 0xff);
+  RC_ASSERT(
+      k.vmalloc().vwrite({reinterpret_cast<const std::uint8_t *>(pattern.data()), pattern.size()},
+                         a) == static_cast<long>(pattern.size()));
+  UserMm &u = k.usermm();
+  const u64 mm = u.mm_create();
+  const std::int64_t id = u.mmap(mm, kBase, vma_pages * PAGE_SIZE, VM_READ | VM_WRITE | VM_SHARED);
+  RC_ASSERT(id > 0);
+  const int ret = u.remap_vmalloc_range(*u.vma_by_id(static_cast<u64>(id)), a, pgoff);
+  const bool fits = pgoff + vma_pages <= area_pages;
+  RC_ASSERT(ret == (user && fits ? 0 : -EINVAL));
+  if (ret == 0) {
+    std::string buf(vma_pages * PAGE_SIZE, '\0');
+    RC_ASSERT(u.access_remote_vm(mm, kBase,
+                                 {reinterpret_cast<std::uint8_t *>(buf.data()), buf.size()},
+                                 0) == static_cast<int>(buf.size()));
+    RC_ASSERT(buf == pattern.substr(pgoff * PAGE_SIZE, buf.size()));
+  }
+  RC_ASSERT(k.check().empty());
+}
+
 } // namespace
 } // namespace vmcheck

@@ -242,10 +242,10 @@ bool Vmalloc::purge_lazy_areas(u64 start, u64 end, bool force_flush, bool defer_
     return false;
   }
   start = std::min(start, lazy_.begin()->second.va_start);
-  for (const auto &[s, va] : lazy_)
 #ifdef VMCHECK_MUTANT_purge_race
-    end = std::max(end, lazy_.begin()->second.va_end); // mutant: flush covers the first area only
+  end = std::max(end, lazy_.begin()->second.va_end); // mutant: flush covers the first area only
 #else
+  for (const auto &[s, va] : lazy_)
     end = std::max(end, va.va_end);
 #endif
   if (defer_flush && m_.config().async_shootdown) {
