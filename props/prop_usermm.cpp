@@ -216,12 +216,17 @@ u64 va(u64 page) {
   return kBase + page * PAGE_SIZE;
 }
 
-RC_GTEST_PROP(UserMmProps, random_map_fault_zap_unmap_sequences_read_what_the_model_says, ()) {
+// Two CPUs (so that TLBs on both can go stale), one 32 MiB node.
+MachineConfig small_machine() {
   MachineConfig cfg;
   cfg.cpus = 2;
   cfg.nodes = 1;
   cfg.mem_per_node = u64{32} << 20;
-  Kernel k(cfg);
+  return cfg;
+}
+
+RC_GTEST_PROP(UserMmProps, random_map_fault_zap_unmap_sequences_read_what_the_model_says, ()) {
+  Kernel k(small_machine());
   Machine &m = k.machine();
   UserMm &u = k.usermm();
   const u64 free_at_start = m.pages().nr_free_total();
@@ -395,11 +400,7 @@ RC_GTEST_PROP(UserMmProps, random_map_fault_zap_unmap_sequences_read_what_the_mo
 // otherwise -EINVAL. Predicted from how the area was made, never from the
 // engine's own flags; what the user side then reads is what vwrite wrote.
 RC_GTEST_PROP(UserMmProps, remap_vmalloc_range_maps_exactly_usermap_areas_that_hold_the_vma, ()) {
-  MachineConfig cfg;
-  cfg.cpus = 2;
-  cfg.nodes = 1;
-  cfg.mem_per_node = u64{32} << 20;
-  Kernel k(cfg);
+  Kernel k(small_machine());
   const bool user = *rc::gen::arbitrary<bool>();
   const u64 area_pages = *rc::gen::inRange<u64>(1, 5);
   const u64 vma_pages = *rc::gen::inRange<u64>(1, 5);
