@@ -267,10 +267,6 @@ public:
   // async_shootdown: the CPUs still to flush (empty: no purge in flight).
   bool deliver_shootdown(unsigned cpu); // false when nothing was pending on cpu
   void complete_shootdown();
-  // The purging CPU waits for its flush, so it runs nothing else before.
-  bool current_cpu_waits_for_shootdown() const {
-    return !shootdown_pending_.empty() && cpu_ == shootdown_initiator_;
-  }
   u64 vmap_lazy_nr() const { return lazy_nr_; }
 
   // ---- /proc/vmallocinfo

@@ -248,6 +248,8 @@ bool Vmalloc::purge_lazy_areas(u64 start, u64 end, bool force_flush, bool defer_
   for (const auto &[s, va] : lazy_)
     end = std::max(end, va.va_end);
 #endif
+  for (const auto &[s, va] : lazy_)
+    purging_.insert(s);
   if (defer_flush && m_.config().async_shootdown) {
     // The IPIs go out; this CPU flushes at once, each other one when its
     // delivery is scheduled. The VA is released by the last delivery.
@@ -255,8 +257,6 @@ bool Vmalloc::purge_lazy_areas(u64 start, u64 end, bool force_flush, bool defer_
 #ifndef VMCHECK_MUTANT_skip_purge_flush
     m_.mmu().flush_tlb_kernel_range_on(self, start, end);
 #endif
-    for (const auto &[s, va] : lazy_)
-      purging_.insert(s);
     shootdown_start_ = start;
     shootdown_end_ = end;
     shootdown_initiator_ = self;
@@ -275,8 +275,6 @@ bool Vmalloc::purge_lazy_areas(u64 start, u64 end, bool force_flush, bool defer_
 #ifndef VMCHECK_MUTANT_skip_purge_flush
   m_.mmu().flush_tlb_kernel_range(start, end);
 #endif
-  for (const auto &[s, va] : lazy_)
-    purging_.insert(s);
   release_purged_areas();
   return true;
 }
@@ -297,7 +295,7 @@ bool Vmalloc::deliver_shootdown(unsigned cpu) {
 #ifndef VMCHECK_MUTANT_skip_purge_flush
   m_.mmu().flush_tlb_kernel_range_on(cpu, shootdown_start_, shootdown_end_);
 #endif
-  if (shootdown_pending_.empty() && !purging_.empty())
+  if (shootdown_pending_.empty())
     release_purged_areas();
   return true;
 }
@@ -308,17 +306,18 @@ void Vmalloc::complete_shootdown() {
 }
 
 void Vmalloc::purge_vmap_area_lazy() {
-  if (backend_ == Backend::Legacy)
-    return;
-  purge_fragmented_blocks_allcpus();
-  purge_lazy_areas(~u64{0}, 0, false);
+  purge_everything(false);
 }
 
 void Vmalloc::purge_worker() {
+  purge_everything(true);
+}
+
+void Vmalloc::purge_everything(bool defer_flush) {
   if (backend_ == Backend::Legacy)
     return;
   purge_fragmented_blocks_allcpus();
-  purge_lazy_areas(~u64{0}, 0, false, true);
+  purge_lazy_areas(~u64{0}, 0, false, defer_flush);
 }
 
 // ---- page-table helpers -------------------------------------------------------------------

@@ -246,6 +246,9 @@ private:
   // shootdown=async only the current CPU flushes now, the rest later.
   bool purge_lazy_areas(u64 start, u64 end, bool force_flush, bool defer_flush = false);
   void release_purged_areas();
+  // Fragmented vmap blocks, then every lazy area (purge_vmap_area_lazy and
+  // purge_worker).
+  void purge_everything(bool defer_flush);
   const VmapArea *find_vmap_area(u64 addr) const;
   VmStruct *__get_vm_area_node(u64 size, u64 align, VmFlags flags, u64 start, u64 end, int node,
                                Gfp gfp, const std::string &caller);
