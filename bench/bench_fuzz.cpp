@@ -9,16 +9,20 @@
 //     an input touches, not the size of the machine).
 // Plain program, no google-benchmark: ci/bench also runs it from the ASan
 // build, so the release/ASan ratio is measured in the same run too.
-// Usage: bench_fuzz [SECONDS_PER_MEASUREMENT] [INPUTS]   (default 1.0, 200)
+// Usage: bench_fuzz [SECONDS_PER_MEASUREMENT] [INPUTS] [TARGET]
+//   (default 1.0, 200, every target; naming a target skips the rest, for
+//   profiling one of them)
 #include "harness/codec.h"
 #include "harness/executor.h"
 #include "harness/fuzz_target.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +67,22 @@ double rate(std::size_t n, double seconds, const std::function<void(std::size_t)
 
 int findings = 0;
 
+// Each input run once, timed: the median and the slowest input in
+// microseconds (a few inputs that allocate most of the machine weigh more
+// in exec/s than their number).
+std::pair<double, double> median_and_max_us(std::size_t n,
+                                            const std::function<void(std::size_t)> &fn) {
+  std::vector<double> us(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    fn(i);
+    us[i] =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+  }
+  std::sort(us.begin(), us.end());
+  return {us[n / 2], us.back()};
+}
+
 void run_target(FuzzTarget t, const std::vector<Input> &inputs) {
   if (run_fuzz_input(t, inputs[0]).finding) // warm-up; a finding is the fuzzers' business
     ++findings;
@@ -75,40 +95,52 @@ int main(int argc, char **argv) {
   using namespace vmcheck;
   const double seconds = argc > 1 ? std::atof(argv[1]) : 1.0;
   const std::size_t n = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 200;
-  if (seconds <= 0 || n == 0) {
-    std::fprintf(stderr, "usage: bench_fuzz [SECONDS_PER_MEASUREMENT > 0] [INPUTS > 0]\n");
+  const std::optional<FuzzTarget> only =
+      argc > 3 ? fuzz_target_from_name(argv[3]) : std::optional<FuzzTarget>();
+  if (seconds <= 0 || n == 0 || (argc > 3 && !only)) {
+    std::fprintf(stderr, "usage: bench_fuzz [SECONDS_PER_MEASUREMENT > 0] [INPUTS > 0] "
+                         "[vmalloc_api|backends|pcpu|usermm|trace_parser]\n");
     return 2;
   }
   const std::vector<Input> inputs = make_inputs(n);
 
   std::printf("fuzz targets: %zu seeded inputs of 1..512 bytes, >= %.1f s per measurement\n\n", n,
               seconds);
-  std::printf("%-12s %12s %14s %10s\n", "target", "exec/s", "engine-only/s", "spec-cost");
+  std::printf("%-12s %12s %14s %10s %11s %11s\n", "target", "exec/s", "engine-only/s", "spec-cost",
+              "median-us", "slowest-us");
   for (FuzzTarget t : kFuzzTargets) {
+    if (only && t != *only)
+      continue;
     run_target(t, inputs);
-    const double target_rate = rate(n, seconds, [&](std::size_t i) {
+    const auto run_one = [&](std::size_t i) {
       if (run_fuzz_input(t, inputs[i]).finding)
         ++findings;
-    });
+    };
+    const double target_rate = rate(n, seconds, run_one);
+    const auto [median_us, max_us] = median_and_max_us(n, run_one);
+    const std::string name(fuzz_target_name(t));
     const auto vocab = fuzz_target_vocabulary(t);
     if (!vocab || t == FuzzTarget::Backends) {
       // trace_parser has no engine; backends runs two engines and no spec.
-      std::printf("%-12s %12.0f %14s %10s\n", std::string(fuzz_target_name(t)).c_str(), target_rate,
-                  "-", "-");
+      std::printf("%-12s %12.0f %14s %10s %11.0f %11.0f\n", name.c_str(), target_rate, "-", "-",
+                  median_us, max_us);
       continue;
     }
     std::vector<Trace> traces;
     for (const Input &in : inputs)
       traces.push_back(decode_bytes(in, *vocab));
     ReplayOptions engine_only;
+    engine_only.check_every = kFuzzCheckEvery;
     const double engine_rate =
         rate(n, seconds, [&](std::size_t i) { (void)replay(traces[i], engine_only); });
     // spec-cost: how many engine-only runs one differential run costs
     // (the pcpu target's rate also includes its Z3 checks).
-    std::printf("%-12s %12.0f %14.0f %9.2fx\n", std::string(fuzz_target_name(t)).c_str(),
-                target_rate, engine_rate, engine_rate / target_rate);
+    std::printf("%-12s %12.0f %14.0f %9.2fx %11.0f %11.0f\n", name.c_str(), target_rate,
+                engine_rate, engine_rate / target_rate, median_us, max_us);
   }
 
+  if (only)
+    return 0;
   // A fresh machine per input: one small op on a small and on a large machine.
   auto one_op = [](const char *mem) {
     const ParseResult r =

@@ -2,6 +2,7 @@
 
 #include "vmcheck/abi.h"
 
+#include <algorithm>
 #include <array>
 #include <functional>
 #include <map>
@@ -413,7 +414,36 @@ struct Handles {
   unsigned next_name = 1;
 
   std::string fresh(char prefix) { return std::string(1, prefix) + std::to_string(next_name++); }
+
+  // A free (vfree, vfree_atomic, vunmap) through address handle `name`.
+  // Until then the address lies in the handle's own area, so the free
+  // releases that area at most. Once the handle is dead its VA may belong to
+  // another area, which the free then releases (as the kernel would): every
+  // handle such an area could be bound to is dropped, so that no later op
+  // uses one that may be gone (free_vm_area would BUG, unmap_kernel_range
+  // would unmap another area's pages).
+  void free_through(const std::string &name) {
+    if (auto it = std::find(live.begin(), live.end(), name); it != live.end()) {
+      live.erase(it);
+      return;
+    }
+    vms.clear();
+    rams.clear();
+    pcpus.clear();
+  }
 };
+
+// The handle whose area a free of address `e` may release: "a3" for a3 or
+// a3 plus whole pages. Empty for NULL, a raw address, or an offset that is
+// not page aligned (that free WARNs and releases nothing).
+std::string freed_handle(const Expr &e) {
+  if (e.kind == ExprKind::Name && e.text != "NULL")
+    return e.text;
+  if (e.kind == ExprKind::Add && e.kids.size() == 2 && e.kids[0].kind == ExprKind::Name &&
+      e.kids[1].kind == ExprKind::Int && (e.kids[1].value & (PAGE_SIZE - 1)) == 0)
+    return e.kids[0].text;
+  return {};
+}
 
 // The pages op `o` may name: any live page, or for the ops that can free
 // one, only pages no mapping uses.
@@ -677,6 +707,8 @@ private:
         break;
       case Arg::FreeAddr:
         s.args.push_back(free_address());
+        if (const std::string name = freed_handle(s.args.back()); !name.empty())
+          h_.free_through(name);
         break;
       case Arg::LiveAddr: {
         const std::size_t i = r_.byte() % h_.live.size();
@@ -1194,6 +1226,8 @@ private:
         if (!e)
           return "expected an address";
         err = free_address(*e);
+        if (const std::string name = freed_handle(*e); err.empty() && !name.empty())
+          h_.free_through(name);
         break;
       }
       case Arg::LiveAddr: {

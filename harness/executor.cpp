@@ -37,7 +37,7 @@ public:
     if (!build_target())
       return std::move(result_);
     for (const Stmt &stmt : trace_.stmts) {
-      if (!step(stmt))
+      if (!step(stmt, &stmt == &trace_.stmts.back()))
         break;
       ++result_.ops;
     }
@@ -122,7 +122,19 @@ private:
     return true;
   }
 
-  bool step(const Stmt &stmt) {
+  // Whether the invariants are checked after this statement (see
+  // ReplayOptions::check_every).
+  bool check_due(const Stmt &stmt, bool last) {
+    if (options_.check_every <= 1 || last)
+      return true;
+    if (stmt.is_call && ++calls_since_check_ >= options_.check_every) {
+      calls_since_check_ = 0;
+      return true;
+    }
+    return false;
+  }
+
+  bool step(const Stmt &stmt, bool last) {
     if (!stmt.bind.empty()) {
       if (const std::string why = reserved_name_reason(stmt.bind, ops_); !why.empty())
         return malformed(stmt.line, 1, "cannot bind '" + stmt.bind + "': " + why);
@@ -190,8 +202,9 @@ private:
       return diverged(stmt, outcome.result.divergence, {"actual:   " + value_to_string(actual)},
                       outcome.diags);
     }
-    if (const std::string violation = target_->check(); !violation.empty())
-      return diverged(stmt, "invariant violated: " + violation, {}, outcome.diags);
+    if (check_due(stmt, last))
+      if (const std::string violation = target_->check(); !violation.empty())
+        return diverged(stmt, "invariant violated: " + violation, {}, outcome.diags);
     if (spec_ && stmt.is_call && !compare_with_spec(stmt, args, outcome))
       return false;
     if (z3_ && stmt.is_call)
@@ -267,6 +280,7 @@ private:
   std::unique_ptr<SpecTarget> spec_;
   std::unique_ptr<Z3Observer> z3_; // reads target_'s kernel: declared after it
   bool skip_null_handles_ = false;
+  unsigned calls_since_check_ = 0;
   Bindings bindings_;
   ReplayResult result_;
 };
@@ -300,7 +314,17 @@ std::string ReplayResult::report(std::string_view file) const {
 }
 
 ReplayResult replay(const Trace &trace, const ReplayOptions &options) {
-  return Replayer(trace, options).run();
+  ReplayResult r = Replayer(trace, options).run();
+  if (r.status != ReplayStatus::Divergence || options.check_every <= 1)
+    return r;
+  // A sparse run failed: the run that checks after every op names the op
+  // that broke the invariant (the replay is deterministic, so it fails too,
+  // at that op or earlier). observe has seen the first run already.
+  ReplayOptions every_op = options;
+  every_op.check_every = 1;
+  every_op.observe = nullptr;
+  ReplayResult exact = Replayer(trace, every_op).run();
+  return exact.status == ReplayStatus::Divergence ? exact : r;
 }
 
 ReplayResult replay_text(std::string_view text, const ReplayOptions &options) {

@@ -1,6 +1,15 @@
 // The executor: replays a parsed trace on a fresh kernel, statement by
 // statement, checking every `->` and every invariant after every op. The
 // first failure stops the run and becomes the report.
+//
+// The fuzz targets may check the engine's invariants less often
+// (ReplayOptions::check_every): results, diagnostics and the spec's state
+// are still compared after every op, the invariants after every N-th op and
+// after the last. When such a run fails it is replayed with a check after
+// every op, so the report names the first op that broke an invariant, as a
+// full run would. What a sparse run cannot see is a violation that a later
+// op repairs before the next check; replay, props and corpus runs check
+// after every op.
 #pragma once
 
 #include "engine/machine/machine.h"
@@ -36,6 +45,9 @@ struct ReplayOptions {
   bool z3 = false;
   unsigned z3_rlimit = 0;      // Z3 resource limit per query; 0: the checker's default
   bool z3_state_checks = true; // false: placement checks only (no guard/tiling after each op)
+  // Check the engine's invariants after every check_every-th call and after
+  // the last statement; 1: after every statement. 0 is taken as 1.
+  unsigned check_every = 1;
 };
 
 struct ReplayResult {

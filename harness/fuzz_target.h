@@ -21,6 +21,13 @@ std::optional<FuzzTarget> fuzz_target_from_name(std::string_view name);
 inline constexpr FuzzTarget kFuzzTargets[] = {FuzzTarget::VmallocApi, FuzzTarget::Backends,
                                               FuzzTarget::Pcpu, FuzzTarget::Usermm,
                                               FuzzTarget::TraceParser};
+// The fuzz targets check the engine's invariants after every
+// kFuzzCheckEvery-th op and after the last (ReplayOptions::check_every); a
+// failing input is replayed with a check after every op, so the report still
+// names the op that broke the invariant. Results, diagnostics and the spec's
+// state are compared after every op.
+inline constexpr unsigned kFuzzCheckEvery = 16;
+
 // The codec vocabulary a byte-decoding target's inputs use (nullopt for
 // trace_parser, whose inputs are text).
 std::optional<Vocabulary> fuzz_target_vocabulary(FuzzTarget t);

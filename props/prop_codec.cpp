@@ -96,5 +96,30 @@ RC_GTEST_PROP(Codec, a_decoded_trace_is_never_malformed, ()) {
   }
 }
 
+// The fuzzer's finding that a dead handle's free can release another area:
+// a1's VA goes to v2, vfree(a1) then frees v2's area, and a later
+// free_vm_area(v2) would BUG (unmap_kernel_range would unmap whatever took
+// the VA next). The codec drops v2 at that free, so neither can be encoded
+// and no decoded trace contains it; before the free, v2 is an operand.
+TEST(Codec, a_free_through_a_dead_handle_drops_the_areas_it_may_have_released) {
+  const std::string head = "# vmcheck trace v1\n"
+                           "config cpus=2 nodes=2 mem=64M lazy=0 on_null=skip\n"
+                           "a1 = vmalloc(0x1000)\n"
+                           "vfree(a1)\n"
+                           "v2 = get_vm_area(0x1000, 4)\n";
+  const auto encodes = [](const std::string &text) {
+    const ParseResult r = parse_trace(text);
+    EXPECT_TRUE(r.ok()) << text;
+    std::vector<std::uint8_t> bytes;
+    return r.ok() && encode_trace(r.trace, Vocabulary::VmallocApi, bytes).empty();
+  };
+  EXPECT_TRUE(encodes(head + "free_vm_area(v2)\n"));
+  EXPECT_TRUE(encodes(head + "vfree(a1+1)\nfree_vm_area(v2)\n")); // unaligned: a WARN, no free
+  EXPECT_FALSE(encodes(head + "vfree(a1)\nfree_vm_area(v2)\n"));
+  EXPECT_FALSE(encodes(head + "vunmap(a1)\nunmap_kernel_range(v2.addr, 0x1000)\n"));
+  // A live handle's free releases its own area only.
+  EXPECT_TRUE(encodes(head + "a3 = vmalloc(0x1000)\nvfree(a3)\nfree_vm_area(v2)\n"));
+}
+
 } // namespace
 } // namespace vmcheck

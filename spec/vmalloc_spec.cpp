@@ -389,8 +389,10 @@ std::optional<VmInfo> VmallocSpec::alloc_vm_area(u64 size) {
   if (!addr)
     return std::nullopt;
   const u64 nr = page_align(size) / PAGE_SIZE;
-  for (u64 i = 0; i < nr; ++i)
-    if (!ensure_tables(*addr + i * PAGE_SIZE)) {
+  // The tables of each 2 MiB the area touches (one PTE table each).
+  const u64 end = *addr + nr * PAGE_SIZE;
+  for (u64 va = *addr; va < end; va = (va | (PMD_SIZE - 1)) + 1)
+    if (!ensure_tables(va)) {
       detach_vm_area(*index_containing(*addr));
       return std::nullopt;
     }

@@ -149,6 +149,11 @@ void PageTables::read_table(Pfn table, unsigned lo, unsigned hi, u64 *out) const
   mem_.read(slot_of(table, lo), bytes);
 }
 
+bool PageTables::known_empty(Pfn table) const {
+  std::uint8_t fill = 0;
+  return mem_.frame_uniform(table, fill) && fill == 0;
+}
+
 int PageTables::descend_alloc(Pfn root, u64 va, unsigned level, Pfn *table) {
   const bool kernel = is_kernel_va(va);
   Pfn t = resolve(root);
@@ -229,6 +234,23 @@ std::optional<u64> PageTables::ensure_pte_slot(Pfn root, u64 va) {
   return slot_of(table, index(va, 1));
 }
 
+bool PageTables::ensure_pte_slots(Pfn root, u64 start, u64 end, std::vector<u64> &slots) {
+  for (u64 va = start; va < end;) {
+    if (!canonical(va))
+      return false;
+    Pfn table = 0;
+    if (int err = descend_alloc(root, va, 1, &table); err != 0) {
+      if (err == -EBUSY)
+        diag_.warn("ensure_pte_slot", "huge PMD mapping covers the address", va);
+      return false;
+    }
+    const u64 table_end = std::min(end, (va | (PMD_SIZE - 1)) + 1);
+    for (; va < table_end; va += PAGE_SIZE)
+      slots.push_back(slot_of(table, index(va, 1)));
+  }
+  return true;
+}
+
 u64 PageTables::clear(Pfn root, u64 va) {
   if (!canonical(va))
     return 0;
@@ -301,6 +323,8 @@ void PageTables::leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 l
     if (last < base + (span * kEntries - 1))
       hi = index(last, level);
   }
+  if (known_empty(table))
+    return;
   // A snapshot of the entries: fn may clear leaves of this very table.
   TableBuf e{};
   read_table(table, lo, hi, e.data());
@@ -347,8 +371,11 @@ bool PageTables::free_empty_in(Pfn table, unsigned level, u64 base, u64 first, u
       child_empty = free_empty_in(child, level - 1, cva, first, last);
     } else {
       TableBuf c{};
-      read_table(child, 0, kEntries - 1, c.data());
-      child_empty = std::all_of(c.begin(), c.end(), [](u64 x) { return x == 0; });
+      child_empty = known_empty(child);
+      if (!child_empty) {
+        read_table(child, 0, kEntries - 1, c.data());
+        child_empty = std::all_of(c.begin(), c.end(), [](u64 x) { return x == 0; });
+      }
     }
     if (child_empty && cva >= first && cva + (span - 1) <= last) {
       mem_.write_u64(slot_of(table, i), 0);
@@ -368,6 +395,8 @@ std::string PageTables::check_table(Pfn table, unsigned level, unsigned lo, unsi
     return "table pfn " + hex(table) + " has owner " + page_owner_name(p.owner) + " refcount " +
            std::to_string(p.refcount);
   seen.push_back(table);
+  if (known_empty(table))
+    return {};
   TableBuf e{};
   read_table(table, lo, hi, e.data());
   for (unsigned i = lo; i <= hi; ++i) {
@@ -412,9 +441,12 @@ std::string PageTables::check() const {
 
 void PageTables::hash_table(StateHasher &h, Pfn table, unsigned level, unsigned lo,
                             unsigned hi) const {
+  // An empty table hashes as its tag alone, read or not.
   TableBuf e{};
-  read_table(table, lo, hi, e.data());
-  for (unsigned i = lo; i <= hi; ++i) {
+  const bool empty = known_empty(table);
+  if (!empty)
+    read_table(table, lo, hi, e.data());
+  for (unsigned i = lo; i <= hi && !empty; ++i) {
     const u64 v = e[i - lo];
     if (v == 0)
       continue;

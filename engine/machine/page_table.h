@@ -66,6 +66,11 @@ public:
   // Make sure the PTE table covering va exists (alloc_vm_area, apply_to_page_range);
   // returns the PTE slot's physical address or nullopt (-ENOMEM).
   std::optional<u64> ensure_pte_slot(Pfn root, u64 va);
+  // ensure_pte_slot for every page of [start, end) (page aligned), in
+  // address order, appending each slot to `slots`: the same tables are
+  // allocated in the same order, with one descent per PTE table. false on
+  // the first failure (slots then holds the pages before it).
+  bool ensure_pte_slots(Pfn root, u64 start, u64 end, std::vector<u64> &slots);
   // Clear the leaf covering va (4 KiB PTE or 2 MiB PMD leaf); returns the old
   // entry (0 when nothing was mapped). Does NOT flush any TLB.
   u64 clear(Pfn root, u64 va);
@@ -102,6 +107,9 @@ private:
   // sits in the way.
   int descend_alloc(Pfn root, u64 va, unsigned level, Pfn *table);
   void read_table(Pfn table, unsigned lo, unsigned hi, u64 *out) const;
+  // O(1): the table's frame is known to hold only zero entries without
+  // reading it (a fresh __GFP_ZERO table nothing was written to).
+  bool known_empty(Pfn table) const;
   void leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 last,
                  const std::function<void(u64, const PteRef &)> &fn) const;
   bool free_empty_in(Pfn table, unsigned level, u64 base, u64 first, u64 last);

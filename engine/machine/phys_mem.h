@@ -101,7 +101,11 @@ public:
   void zero_frame(Pfn pfn);      // O(1): drops the host buffer, marks zero
   void fill_frame(Pfn pfn, std::uint8_t byte);
   void copy_frame(Pfn dst, Pfn src);
-  bool frame_is_zero(Pfn pfn) const;                    // true if every byte reads 0
+  bool frame_is_zero(Pfn pfn) const; // true if every byte reads 0
+  // O(1): true with every byte reading `fill` when the frame has no host
+  // buffer (never written, zeroed or filled since); false when it must be
+  // read. Lets a page-table walk skip an empty table without reading it.
+  bool frame_uniform(Pfn pfn, std::uint8_t &fill) const;
   std::size_t backed_frames() const { return backed_; } // host buffers in use
 
   // Hash of every page record and every frame's contents, in PFN order.

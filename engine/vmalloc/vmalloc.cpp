@@ -331,9 +331,10 @@ int Vmalloc::vmap_page_range(u64 start, u64 end, pgprot_t prot, std::span<const 
   // WARN_ON(!page) -> -ENOMEM. What was mapped before a failure stays.
   for (u64 va = start; va < end; va += PAGE_SIZE, ++nr) {
     const std::size_t i = static_cast<std::size_t>(nr);
-    if (!pt.ensure_pte_slot(pt.kernel_root(), va))
+    const std::optional<u64> slot = pt.ensure_pte_slot(pt.kernel_root(), va);
+    if (!slot)
       return -ENOMEM;
-    if (pt.walk(pt.kernel_root(), va).present()) {
+    if ((pt.read_entry(*slot) & _PAGE_PRESENT) != 0) {
       m_.diag().warn(fn, "PTE already present", va);
       return -EBUSY;
     }
@@ -470,13 +471,10 @@ VmStruct *Vmalloc::alloc_vm_area(u64 size) {
     return nullptr;
   PageTables &pt = m_.pt();
   const u64 end = area->addr + page_align(size);
-  for (u64 va = area->addr; va < end; va += PAGE_SIZE) {
-    auto slot = pt.ensure_pte_slot(pt.kernel_root(), va);
-    if (!slot) {
-      free_vm_area(area);
-      return nullptr;
-    }
-    area->ptes.push_back(*slot);
+  area->ptes.reserve(page_align(size) >> PAGE_SHIFT);
+  if (!pt.ensure_pte_slots(pt.kernel_root(), area->addr, end, area->ptes)) {
+    free_vm_area(area);
+    return nullptr;
   }
   return area;
 }
@@ -883,8 +881,13 @@ std::string Vmalloc::check() const {
       ++i;
     }
   }
-  // vm_structs match their areas; guard pages unmapped; vmalloc pages mapped.
+  // Every present leaf of the range, in address order: one walk of the
+  // tables serves the per-page checks below.
   const PageTables &pt = m_.pt();
+  std::vector<std::pair<u64, Pfn>> leaves;
+  pt.for_each_leaf(pt.kernel_root(), lo, hi,
+                   [&](u64 va, const PteRef &r) { leaves.emplace_back(va, r.pfn()); });
+  // vm_structs match their areas; guard pages unmapped; vmalloc pages mapped.
   for (const auto &[s, va] : busy_) {
     if (va.vm_id == 0)
       continue;
@@ -897,9 +900,10 @@ std::string Vmalloc::check() const {
     if (vm.has_guard && pt.walk(pt.kernel_root(), va.va_end - PAGE_SIZE).present())
       return "guard page of " + hex(s) + " is mapped";
     if ((vm.flags & VM_ALLOC) && !(vm.flags & VM_UNINITIALIZED)) {
-      for (unsigned i = 0; i < vm.nr_pages; ++i) {
-        const PteRef r = pt.walk(pt.kernel_root(), vm.addr + u64{i} * PAGE_SIZE);
-        if (!r.present() || r.pfn() != vm.pages[i])
+      auto leaf = std::lower_bound(leaves.begin(), leaves.end(), std::pair<u64, Pfn>(vm.addr, 0));
+      for (unsigned i = 0; i < vm.nr_pages; ++i, ++leaf) {
+        if (leaf == leaves.end() || leaf->first != vm.addr + u64{i} * PAGE_SIZE ||
+            leaf->second != vm.pages[i])
           return "vmalloc page " + std::to_string(i) + " of " + hex(vm.addr) + " is not mapped";
         const Page &pg = m_.mem().peek(vm.pages[i]);
         if (pg.refcount == 0 || pg.owner != PageOwner::Vmalloc)
@@ -912,16 +916,11 @@ std::string Vmalloc::check() const {
                          busy_.begin(), busy_.end(), [](const auto &p) { return p.second.vm_id; })))
     return "vm_struct without a busy area";
   // No PTE outside a live area.
-  std::string err;
-  pt.for_each_leaf(pt.kernel_root(), lo, hi, [&](u64 va, const PteRef &) {
-    if (!err.empty())
-      return;
+  for (const auto &[va, pfn] : leaves) {
     auto it = busy_.upper_bound(va);
     if (it == busy_.begin() || va >= std::prev(it)->second.va_end)
-      err = "PTE at " + hex(va) + " outside every live area";
-  });
-  if (!err.empty())
-    return err;
+      return "PTE at " + hex(va) + " outside every live area";
+  }
   // No TLB alias, and no stale translation into VA that is free again.
   for (const auto &[cpu, e] : m_.mmu().alias_entries())
     return "cpu " + std::to_string(cpu) + " TLB aliases " + hex(e.vpn << PAGE_SHIFT);
