@@ -249,17 +249,20 @@ private:
     return false;
   }
 
-  // Runs the op on the spec and compares result, diagnostics and state. An
-  // op the spec does not model ends the comparison for the rest of the run
-  // (the states could no longer be compared), which the result notes.
+  // Runs the op on the spec and compares result, diagnostics and state. A
+  // user-space op the spec follows hands it its effect instead. An op the
+  // spec neither models nor can follow ends the comparison for the rest of
+  // the run (the states could no longer be compared), which the result notes.
   bool compare_with_spec(const Stmt &stmt, const std::vector<Value> &args,
                          const OpOutcome &outcome) {
-    if (!SpecTarget::models(stmt.op)) {
+    const bool follows = SpecTarget::follows(stmt.op, args);
+    if (!follows && !SpecTarget::models(stmt.op)) {
       result_.spec_stopped_at = stmt.line;
       spec_.reset();
       return true;
     }
-    std::string why = spec_->run_and_compare(stmt.op, args, outcome);
+    std::string why = follows ? spec_->follow(stmt.op, args, outcome, target_->kernel())
+                              : spec_->run_and_compare(stmt.op, args, outcome);
     if (why.empty() && spec_->desynced()) {
       result_.spec_stopped_at = stmt.line;
       spec_.reset();
@@ -302,7 +305,10 @@ int ReplayResult::exit_code() const {
 std::string ReplayResult::report(std::string_view file) const {
   std::string s(file);
   if (status == ReplayStatus::Ok)
-    return s + ": ok (" + std::to_string(ops) + " ops)";
+    return s + ": ok (" + std::to_string(ops) + " ops" +
+           (spec_stopped_at != 0
+                ? "; engine alone from line " + std::to_string(spec_stopped_at) + ")"
+                : ")");
   s += ':' + std::to_string(line);
   if (status == ReplayStatus::Malformed)
     s += ':' + std::to_string(column) + ": " + message;

@@ -1,10 +1,14 @@
 #include "harness/spec_target.h"
 
+#include <algorithm>
+#include <array>
 #include <cinttypes>
 #include <cstdio>
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
+#include <string_view>
 
 namespace vmcheck {
 
@@ -445,6 +449,111 @@ SpecTarget::~SpecTarget() = default;
 
 bool SpecTarget::models(const std::string &op) {
   return adapters().count(op) != 0;
+}
+
+namespace {
+
+// The user-space ops the spec follows (SpecTarget::follows), and among them
+// the ones after which it can no longer follow: they give user space a
+// reference on a kernel page or map a raw PFN, possibly one the spec owns.
+constexpr std::string_view kUserOps[] = {"mm_create",
+                                         "mmput",
+                                         "file_create",
+                                         "mmap",
+                                         "mmap_file",
+                                         "munmap",
+                                         "mprotect",
+                                         "unmap_vmas",
+                                         "zap_page_range",
+                                         "zap_page_range_single",
+                                         "zap_vma_ptes",
+                                         "finish_mkwrite_fault",
+                                         "unmap_mapping_pages",
+                                         "unmap_mapping_range",
+                                         "follow_pfn",
+                                         "access_remote_vm",
+                                         "remap_vmalloc_range",
+                                         "remap_vmalloc_range_partial"};
+constexpr std::string_view kUserOpsTakingKernelPages[] = {
+    "vm_insert_page",  "vmf_insert_pfn", "vmf_insert_pfn_prot", "remap_pfn_range",
+    "vm_iomap_memory", "alloc_set_pte",  "finish_fault"};
+// touch(mm, addr, mode) and the like: a user access, which may fault pages in.
+constexpr std::string_view kUserAccessOps[] = {"touch", "expect_fault", "probe"};
+
+bool listed(std::span<const std::string_view> names, std::string_view op) {
+  return std::find(names.begin(), names.end(), op) != names.end();
+}
+
+// The engine's VMA with this id, as it is now (mprotect may have split it
+// since the handle was bound), or nullptr.
+const VmAreaStruct *engine_vma(const Kernel &k, u64 id) {
+  for (const auto &[mm_id, mm] : k.usermm().mms())
+    for (const auto &[start, vma] : mm.vmas)
+      if (vma.id == id)
+        return &vma;
+  return nullptr;
+}
+
+} // namespace
+
+bool SpecTarget::follows(const std::string &op, const std::vector<Value> &args) {
+  if (listed(kUserAccessOps, op))
+    return args.size() == 3;
+  return listed(kUserOps, op) || listed(kUserOpsTakingKernelPages, op);
+}
+
+std::string SpecTarget::follow(const std::string &op, const std::vector<Value> &args,
+                               const OpOutcome &engine, const Kernel &k) {
+  if (listed(kUserOpsTakingKernelPages, op)) {
+    desynced_ = true;
+    return {};
+  }
+  if (op == "remap_vmalloc_range" || op == "remap_vmalloc_range_partial") {
+    const Value *id = args.empty() ? nullptr : args[0].field("id");
+    const VmAreaStruct *vma = id ? engine_vma(k, id->num) : nullptr;
+    if (vma != nullptr) {
+      int verdict = -EINVAL;
+      if (op == "remap_vmalloc_range_partial") {
+        verdict = spec_.remap_vmalloc_check(args[1].num, args[2].num, args[3].num);
+      } else {
+        // The whole VMA from page offset pgoff of the area at addr.
+        const u64 addr = args[1].num, pgoff = args[2].num;
+        if (pgoff <= (~u64{0} >> PAGE_SHIFT) && addr <= ~u64{0} - (pgoff << PAGE_SHIFT))
+          verdict = spec_.remap_vmalloc_check(vma->vm_start, addr + (pgoff << PAGE_SHIFT),
+                                              vma->vm_end - vma->vm_start);
+      }
+      const Value &got = engine.result.value;
+      const bool engine_einval =
+          got.kind == ValueKind::Errno && got.num == static_cast<u64>(-EINVAL);
+      if (verdict != 0) {
+        // Refused on the vmalloc side before anything is inserted: nothing
+        // changes, so the comparison goes on.
+        if (!engine_einval)
+          return "spec predicts -EINVAL (no VM_USERMAP area holds the range, or a bad "
+                 "alignment or size), engine returned " +
+                 value_to_string(got);
+        return {};
+      }
+      if (engine_einval)
+        return "spec predicts the vmalloc side accepts the range (a VM_USERMAP area holds it), "
+               "engine returned -EINVAL";
+      desynced_ = true; // pages were inserted: user space holds references
+      return {};
+    }
+    // A stale VMA handle: refused before the vmalloc side is looked at.
+  }
+  std::vector<std::array<u64, spec::kNumZones>> free_now(k.machine().mem().nr_nodes());
+  for (unsigned n = 0; n < free_now.size(); ++n)
+    for (Zone z : {Zone::DMA32, Zone::Normal})
+      free_now[n][static_cast<unsigned>(z)] = k.machine().pages().nr_free(n, z);
+  const FaultInjector &f = k.machine().faults();
+  const std::array<u64, spec::kNumFailKinds> fail_now = {f.remaining(FailPoint::AllocPage),
+                                                         f.remaining(FailPoint::PageTable),
+                                                         f.remaining(FailPoint::VmapArea)};
+  if (std::string err = spec_.follow_user_op(free_now, k.machine().pt().table_pages(), fail_now);
+      !err.empty())
+    return op + ": " + err;
+  return {};
 }
 
 std::string SpecTarget::run_and_compare(const std::string &op, const std::vector<Value> &args,

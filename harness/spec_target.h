@@ -26,6 +26,21 @@ public:
   // Whether the spec models `op` (ops it does not model make the run
   // engine-only from then on: the two states could no longer be compared).
   static bool models(const std::string &op);
+  // Whether the spec follows `op` without modelling it: the user-space ops
+  // (memory.c, mm_create, mmap, munmap, ...; touch, expect_fault and probe
+  // in their user form, with an mm). See follow().
+  static bool follows(const std::string &op, const std::vector<Value> &args);
+
+  // Runs a followed op. remap_vmalloc_range(_partial) has its vmalloc side
+  // predicted (an -EINVAL there changes nothing, so the comparison goes on;
+  // once pages are inserted it ends). Ops that take references on kernel
+  // pages or map raw PFNs (vm_insert_page, remap_pfn_range, ...) end the
+  // comparison: user space can then hold or write pages the spec owns.
+  // Every other one hands the spec its effect on the page allocator, the
+  // page tables and fault injection (spec::VmallocSpec::follow_user_op).
+  // Returns the first disagreement, or empty.
+  std::string follow(const std::string &op, const std::vector<Value> &args, const OpOutcome &engine,
+                     const Kernel &k);
 
   // Runs `op` on the spec and compares with the engine's outcome; returns a
   // description of the first disagreement, or empty.

@@ -297,7 +297,11 @@ std::string VmallocSpec::summary() const {
   for (unsigned n = 0; n < cfg_.nodes; ++n)
     s += "node" + std::to_string(n) + " free dma32=" + std::to_string(free_[n][0]) +
          " normal=" + std::to_string(free_[n][1]) + "\n";
-  s += "tables=" + std::to_string(table_pages_) + " ptes=";
+  s += "tables=" + std::to_string(table_pages_) + " user_tables=" + std::to_string(user_tables_) +
+       " user_pages=";
+  for (unsigned n = 0; n < cfg_.nodes; ++n)
+    s += std::to_string(user_[n][0]) + "/" + std::to_string(user_[n][1]) + ",";
+  s += " ptes=";
   for (auto it = ptes_.begin(); it != ptes_.end();) {
     const u64 first = it->first;
     u64 n = 0;
@@ -395,6 +399,14 @@ std::string VmallocSpec::check() const {
   std::vector<std::array<u64, kNumZones>> used = table_locs_;
   for (const auto &[id, f] : frames_)
     used[f.node][static_cast<unsigned>(f.zone)] += u64{1} << f.order;
+  u64 user_pages = 0;
+  for (unsigned n = 0; n < cfg_.nodes; ++n)
+    for (unsigned z = 0; z < kNumZones; ++z) {
+      used[n][z] += user_[n][z];
+      user_pages += user_[n][z];
+    }
+  if (user_tables_ > user_pages)
+    return "more user page tables than pages user space holds";
   for (unsigned n = 0; n < cfg_.nodes; ++n)
     for (unsigned z = 0; z < kNumZones; ++z)
       if (free_[n][z] + used[n][z] != capacity_[n][z])

@@ -74,6 +74,7 @@ VmallocSpec::VmallocSpec(const SpecConfig &cfg) : cfg_(cfg) {
   }
   free_ = capacity_;
   table_locs_.assign(cfg.nodes, {0, 0});
+  user_.assign(cfg.nodes, {0, 0});
 
   for (unsigned c = 0; c < cfg.cpus; ++c)
     cpu_node_.push_back(static_cast<unsigned>(u64{c} * cfg.nodes / cfg.cpus));
@@ -247,6 +248,48 @@ int VmallocSpec::map_frames(u64 start, std::span<const u64> frames, const char *
 
 void VmallocSpec::unmap_range(u64 start, u64 end) {
   ptes_.erase(ptes_.lower_bound(start), ptes_.lower_bound(end));
+}
+
+// ---- user address spaces: followed, not modelled --------------------------------------------
+
+std::string VmallocSpec::follow_user_op(const std::vector<std::array<u64, kNumZones>> &free_now,
+                                        u64 table_pages_now,
+                                        const std::array<u64, kNumFailKinds> &fail_remaining_now) {
+  if (free_now.size() != cfg_.nodes)
+    return "free counts for " + std::to_string(free_now.size()) + " nodes, the machine has " +
+           std::to_string(cfg_.nodes);
+  // Check everything before changing anything.
+  for (unsigned n = 0; n < cfg_.nodes; ++n)
+    for (unsigned z = 0; z < kNumZones; ++z)
+      if (free_now[n][z] > free_[n][z] + user_[n][z])
+        return "a user-space op freed " +
+               std::to_string(free_now[n][z] - free_[n][z] - user_[n][z]) + " page(s) on node " +
+               std::to_string(n) + " zone " + std::to_string(z) + " that user space did not hold";
+  if (table_pages_now < table_pages_)
+    return "a user-space op freed kernel page tables";
+  for (unsigned n = 0; n < cfg_.nodes; ++n)
+    for (unsigned z = 0; z < kNumZones; ++z) {
+      user_[n][z] = free_[n][z] + user_[n][z] - free_now[n][z];
+      free_[n][z] = free_now[n][z];
+    }
+  user_tables_ = table_pages_now - table_pages_;
+  fail_remaining_ = fail_remaining_now;
+  return {};
+}
+
+int VmallocSpec::remap_vmalloc_check(u64 uaddr, u64 kaddr, u64 size) const {
+  if (size == 0 || size > ~u64{0} - (PAGE_SIZE - 1))
+    return -EINVAL; // nothing to map, or PAGE_ALIGN(size) overflows
+  const u64 len = page_align(size);
+  if (uaddr % PAGE_SIZE != 0 || kaddr % PAGE_SIZE != 0)
+    return -EINVAL;
+  const std::optional<std::size_t> i = vm_index_for_free(kaddr);
+  if (!i || (areas_[*i].flags & VM_USERMAP) == 0)
+    return -EINVAL;
+  const u64 usable_end = areas_[*i].start + areas_[*i].usable;
+  if (kaddr >= usable_end || len > usable_end - kaddr)
+    return -EINVAL;
+  return 0;
 }
 
 // ---- CPUs and deferred work ------------------------------------------------------------------

@@ -294,6 +294,27 @@ public:
   void get_page(u64 handle);
   void put_page(u64 handle);
 
+  // ---- user address spaces: followed, not modelled (spec/machine.cpp) ----
+  // The spec has no model of user address spaces. After a user-space op
+  // (mm_create, mmap, a fault, munmap, ...) the harness hands it what the op
+  // did to the resources both sides share: the free pages per node and zone
+  // now (the difference becomes the pages user space holds, user page
+  // tables included), the page-table pages now, and the fault-injection
+  // counters now. An error names a user op that returned more pages than
+  // user space held (it must have freed pages the spec owns).
+  std::string follow_user_op(const std::vector<std::array<u64, kNumZones>> &free_now,
+                             u64 table_pages_now,
+                             const std::array<u64, kNumFailKinds> &fail_remaining_now);
+  // remap_vmalloc_range_partial(), its vmalloc side: 0 when uaddr and kaddr
+  // are page aligned and the page-aligned size (not 0, no overflow) lies in
+  // the usable part of a live VM_USERMAP area from kaddr on; -EINVAL
+  // otherwise. (The user side, inserting each page, is not modelled.)
+  int remap_vmalloc_check(u64 uaddr, u64 kaddr, u64 size) const;
+  // Pages user space holds, per node and zone (see follow_user_op).
+  u64 user_pages(unsigned node, Zone zone) const {
+    return user_[node][static_cast<unsigned>(zone)];
+  }
+
   // ---- introspection
   // -------------------------------------------------------------------------------------------
   // Diagnostics recorded since the last take_diags().
@@ -303,7 +324,8 @@ public:
   u64 nr_free(unsigned node, Zone zone) const { return free_[node][static_cast<unsigned>(zone)]; }
   u64 nr_free_total() const;
   u64 totalram_pages() const { return u64{cfg_.nodes} * pages_per_node_; }
-  u64 table_pages() const { return table_pages_; } // root included
+  // Kernel tables (root included) plus the user tables follow_user_op saw.
+  u64 table_pages() const { return table_pages_ + user_tables_; }
   unsigned current_cpu() const { return cpu_; }
   bool in_interrupt() const { return irq_depth_[cpu_] > 0 && !in_work_; }
   unsigned cpu_to_node(unsigned cpu) const { return cpu_node_[cpu]; }
@@ -409,6 +431,11 @@ private:
   u64 table_pages_ = 0;
   std::vector<std::array<u64, kNumZones>> table_locs_; // table pages per (node, zone)
   std::map<u64, u64> ptes_; // mapped kernel page VA -> frame id (may be freed: contents unknown)
+
+  // What user space holds (follow_user_op): pages per (node, zone), user
+  // page tables among them, and the number of user page-table pages.
+  std::vector<std::array<u64, kNumZones>> user_;
+  u64 user_tables_ = 0;
 
   std::array<u64, kNumFailKinds> fail_remaining_{};
   std::vector<std::vector<u64>> deferred_; // per CPU: vfree_atomic's list, oldest first

@@ -30,6 +30,9 @@ public:
   // Counts the allocation either way.
   bool should_fail(FailPoint p);
   bool armed(FailPoint p) const { return remaining_[idx(p)] != 0; }
+  // The armed count: the remaining(p)-th allocation of kind p from now fails
+  // (0: disarmed).
+  std::uint64_t remaining(FailPoint p) const { return remaining_[idx(p)]; }
   std::uint64_t attempts(FailPoint p) const { return attempts_[idx(p)]; }
   std::uint64_t injected(FailPoint p) const { return injected_[idx(p)]; }
   void hash_into(StateHasher &h) const;

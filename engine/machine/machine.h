@@ -65,6 +65,7 @@ public:
   Mmu &mmu() { return mmu_; }
   const Mmu &mmu() const { return mmu_; }
   FaultInjector &faults() { return faults_; }
+  const FaultInjector &faults() const { return faults_; }
   DiagLog &diag() { return diag_; }
   const DiagLog &diag() const { return diag_; }
   DeferredWork &deferred() { return deferred_; }
