@@ -529,6 +529,18 @@ private:
 };
 
 // A value of an argument kind that also takes any 64-bit literal.
+// The raw page-table calls (map_kernel_range_noflush, unmap_kernel_range
+// and _noflush) BUG when the page-aligned size is 0: size 0, or a size
+// within a page of 2^64 (any other bad range is a WARN and -EINVAL). The
+// decoder never gives them such a size.
+constexpr u64 kMaxRawRange = ~u64{0} - (P - 1);
+bool raw_range_op(std::string_view op) {
+  return op.starts_with("unmap_kernel_range") || op == "map_kernel_range_noflush";
+}
+bool raw_range_size_ok(u64 size) {
+  return size != 0 && size <= kMaxRawRange;
+}
+
 template <std::size_t N> u64 pick(Reader &r, const std::array<u64, N> &table) {
   const std::uint8_t s = r.byte();
   return s == kLiteral ? r.literal() : table[s % N];
@@ -647,9 +659,8 @@ private:
         break;
       case Arg::Size:
         s.args.push_back(int_expr(pick(r_, kSizes)));
-        if ((o.name.starts_with("unmap_kernel_range") || o.name == "map_kernel_range_noflush") &&
-            s.args.back().value == 0)
-          s.args.back().value = P; // size 0 is a BUG_ON, not an input error
+        if (raw_range_op(o.name) && !raw_range_size_ok(s.args.back().value))
+          s.args.back().value = P; // an empty range is a BUG_ON, not an input error
         break;
       case Arg::Align:
         s.args.push_back(int_expr(pick(r_, kAligns)));
@@ -1153,6 +1164,9 @@ private:
         break;
       case Arg::Size:
         err = num(kSizes);
+        if (err.empty() && raw_range_op(s.op) && !raw_range_size_ok(s.args[ai - 1].value))
+          err = "the decoder gives map/unmap_kernel_range sizes of 1.." +
+                std::to_string(kMaxRawRange);
         break;
       case Arg::Align:
         err = num(kAligns);

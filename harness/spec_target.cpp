@@ -169,9 +169,13 @@ const std::map<std::string, Adapter, std::less<>> &adapters() {
     auto alloc = [](spec::VmallocSpec &s, Gfp gfp, unsigned order, E e, AdapterState &st) {
       const bool engine_ok = e.result.value.kind == ValueKind::Page;
       const u64 handle = engine_ok ? e.result.value.num : st.next_fake_handle++;
-      const bool ok = s.alloc_pages(handle, gfp, order);
+      std::string why;
+      const bool ok = s.alloc_pages_observed(
+          handle, gfp, order, engine_ok ? std::optional<u64>(handle) : std::nullopt, why);
       Prediction p = any();
-      p.check = [ok](const Value &v) {
+      p.check = [ok, why](const Value &v) {
+        if (!why.empty())
+          return why;
         const bool got = v.kind == ValueKind::Page;
         return got == ok
                    ? std::string()

@@ -117,6 +117,12 @@ TEST(Codec, a_free_through_a_dead_handle_drops_the_areas_it_may_have_released) {
   EXPECT_TRUE(encodes(head + "vfree(a1+1)\nfree_vm_area(v2)\n")); // unaligned: a WARN, no free
   EXPECT_FALSE(encodes(head + "vfree(a1)\nfree_vm_area(v2)\n"));
   EXPECT_FALSE(encodes(head + "vunmap(a1)\nunmap_kernel_range(v2.addr, 0x1000)\n"));
+  // map/unmap_kernel_range BUG when the size page-aligns to 0 (AFL++ found
+  // the decoder passing a literal 2^64 - 1): such sizes are not in its image.
+  EXPECT_TRUE(encodes(head + "unmap_kernel_range(v2.addr, 0x1000)\n"));
+  EXPECT_TRUE(encodes(head + "unmap_kernel_range(v2.addr, 0xfffffffffffff000)\n")); // a WARN
+  EXPECT_FALSE(encodes(head + "unmap_kernel_range(v2.addr, 0xffffffffffffffff)\n"));
+  EXPECT_FALSE(encodes(head + "unmap_kernel_range_noflush(v2.addr, 0)\n"));
   // A live handle's free releases its own area only.
   EXPECT_TRUE(encodes(head + "a3 = vmalloc(0x1000)\nvfree(a3)\nfree_vm_area(v2)\n"));
 }

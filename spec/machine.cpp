@@ -65,6 +65,7 @@ VmallocSpec::VmallocSpec(const SpecConfig &cfg) : cfg_(cfg) {
   pages_per_node_ = cfg.mem_per_node / PAGE_SIZE;
   const u64 half = cfg.mem_per_node / 2;
   const u64 base = half >= 4 * kGiB ? 0 : ((4 * kGiB - half) / kMaxOrderBlock) * kMaxOrderBlock;
+  base_pfn_ = base / PAGE_SIZE;
   const u64 dma32_limit_pfn = (4 * kGiB) / PAGE_SIZE;
   for (unsigned n = 0; n < cfg.nodes; ++n) {
     const u64 first = base / PAGE_SIZE + u64{n} * pages_per_node_;
@@ -149,14 +150,46 @@ std::optional<VmallocSpec::Loc> VmallocSpec::pick_location(int node, Gfp gfp,
   return std::nullopt;
 }
 
+bool VmallocSpec::allowed_location(int node, Gfp gfp, unsigned order, Loc loc) const {
+  const bool dma32_only = (gfp & (__GFP_DMA32 | ___GFP_DMA)) != 0;
+  const unsigned tries = (gfp & __GFP_THISNODE) != 0 ? 1 : cfg_.nodes;
+  for (unsigned i = 0; i < tries; ++i)
+    if ((static_cast<unsigned>(node) + i) % cfg_.nodes == loc.first)
+      return (!dma32_only || loc.second == Zone::DMA32) &&
+             free_[loc.first][static_cast<unsigned>(loc.second)] >= (u64{1} << order);
+  return false;
+}
+
+std::optional<VmallocSpec::Loc> VmallocSpec::location_of_pfn(u64 pfn) const {
+  if (pfn < base_pfn_ || pfn - base_pfn_ >= u64{cfg_.nodes} * pages_per_node_)
+    return std::nullopt;
+  const unsigned node = static_cast<unsigned>((pfn - base_pfn_) / pages_per_node_);
+  return Loc{node, pfn < (4 * kGiB) / PAGE_SIZE ? Zone::DMA32 : Zone::Normal};
+}
+
 // alloc_pages_node(): fault injection first (not for __GFP_NOFAIL), then the
 // zonelist. A failure reports "page allocation failure" unless __GFP_NOWARN.
 std::optional<VmallocSpec::Loc> VmallocSpec::alloc_block(int node, Gfp gfp, unsigned order,
-                                                         FailKind kind) {
+                                                         FailKind kind,
+                                                         const std::optional<Loc> *seen,
+                                                         std::string *why) {
   const bool nofail = (gfp & __GFP_NOFAIL) != 0;
   std::optional<Loc> loc;
-  if (nofail || !should_fail(kind))
+  if (nofail || !should_fail(kind)) {
     loc = pick_location(node, gfp, order);
+    if (seen != nullptr && order > 0 && loc && *seen != loc) {
+      // Fragmentation may have sent the engine down the zonelist (or out of
+      // it): acceptable where the counters allow the engine's outcome.
+      const bool later_zone_with_room =
+          seen->has_value() && allowed_location(node, gfp, order, **seen);
+      if (later_zone_with_room || !seen->has_value()) {
+        loc = *seen;
+      } else if (why != nullptr) {
+        *why = "spec predicts the order-" + std::to_string(order) +
+               " block from a zone with room for it on the zonelist";
+      }
+    }
+  }
   if (!loc) {
     if (nofail)
       throw KernelBug("alloc_pages", "__GFP_NOFAIL allocation cannot be satisfied");
@@ -168,8 +201,9 @@ std::optional<VmallocSpec::Loc> VmallocSpec::alloc_block(int node, Gfp gfp, unsi
   return loc;
 }
 
-std::optional<u64> VmallocSpec::alloc_frame(int node, Gfp gfp, unsigned order, FailKind kind) {
-  const std::optional<Loc> loc = alloc_block(node, gfp, order, kind);
+std::optional<u64> VmallocSpec::alloc_frame(int node, Gfp gfp, unsigned order, FailKind kind,
+                                            const std::optional<Loc> *seen, std::string *why) {
+  const std::optional<Loc> loc = alloc_block(node, gfp, order, kind, seen, why);
   if (!loc)
     return std::nullopt;
   const u64 id = next_frame_++;
@@ -333,6 +367,21 @@ std::size_t VmallocSpec::run_deferred() {
 // ---- pages the harness holds ------------------------------------------------------------------
 
 bool VmallocSpec::alloc_pages(u64 handle, Gfp gfp, unsigned order) {
+  return alloc_handle(handle, gfp, order, nullptr, nullptr);
+}
+
+bool VmallocSpec::alloc_pages_observed(u64 handle, Gfp gfp, unsigned order,
+                                       std::optional<u64> engine_pfn, std::string &why) {
+  const std::optional<Loc> seen = engine_pfn ? location_of_pfn(*engine_pfn) : std::nullopt;
+  if (engine_pfn && !seen) {
+    why = "the engine's block " + hex(*engine_pfn) + " is outside memory";
+    return false;
+  }
+  return alloc_handle(handle, gfp, order, &seen, &why);
+}
+
+bool VmallocSpec::alloc_handle(u64 handle, Gfp gfp, unsigned order, const std::optional<Loc> *seen,
+                               std::string *why) {
   if (handles_.count(handle) != 0) {
     warn("alloc_pages", "page handle " + std::to_string(handle) + " is already in use");
     return false;
@@ -347,7 +396,7 @@ bool VmallocSpec::alloc_pages(u64 handle, Gfp gfp, unsigned order) {
     return false;
   }
   const std::optional<u64> f =
-      alloc_frame(node_or_current(NUMA_NO_NODE), gfp, order, FailKind::AllocPage);
+      alloc_frame(node_or_current(NUMA_NO_NODE), gfp, order, FailKind::AllocPage, seen, why);
   if (!f)
     return false;
   handles_.emplace(handle, HandlePage{*f, 1});

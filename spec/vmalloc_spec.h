@@ -288,6 +288,15 @@ public:
   // alloc_pages(gfp, order) naming the result `handle` (the harness's id);
   // false when the allocation fails (or the handle is in use: WARN).
   bool alloc_pages(u64 handle, Gfp gfp, unsigned order);
+  // alloc_pages() where the engine's outcome is known: `engine_pfn` is the
+  // block it returned (nullopt: it failed). The spec counts free pages and
+  // cannot see fragmentation, so a block of order > 0 may come from any zone
+  // of the zonelist holding 2^order free pages, and may fail where one does:
+  // the spec then takes the engine's outcome. A block from elsewhere is a
+  // disagreement, described in `why` (the spec keeps its own block). Order
+  // 0 is predicted exactly.
+  bool alloc_pages_observed(u64 handle, Gfp gfp, unsigned order, std::optional<u64> engine_pfn,
+                            std::string &why);
   // Drop one reference; the block is freed at zero. KernelBug for a handle
   // that is not allocated or an order that is not its own.
   void free_pages(u64 handle, unsigned order);
@@ -349,8 +358,20 @@ private:
   bool should_fail(FailKind kind);
   int node_or_current(int node) const;
   std::optional<Loc> pick_location(int node, Gfp gfp, unsigned order) const;
-  std::optional<Loc> alloc_block(int node, Gfp gfp, unsigned order, FailKind kind);
-  std::optional<u64> alloc_frame(int node, Gfp gfp, unsigned order, FailKind kind);
+  // Whether `loc` is on the zonelist pick_location walks and holds 2^order
+  // free pages.
+  bool allowed_location(int node, Gfp gfp, unsigned order, Loc loc) const;
+  // `seen` (order > 0 only): the block the engine took, or nullopt for its
+  // failure, accepted when fragmentation explains it (see alloc_pages).
+  std::optional<Loc> alloc_block(int node, Gfp gfp, unsigned order, FailKind kind,
+                                 const std::optional<Loc> *seen = nullptr,
+                                 std::string *why = nullptr);
+  std::optional<Loc> location_of_pfn(u64 pfn) const;
+  bool alloc_handle(u64 handle, Gfp gfp, unsigned order, const std::optional<Loc> *seen,
+                    std::string *why);
+  std::optional<u64> alloc_frame(int node, Gfp gfp, unsigned order, FailKind kind,
+                                 const std::optional<Loc> *seen = nullptr,
+                                 std::string *why = nullptr);
   void free_frame(u64 frame);
   bool ensure_tables(u64 va);
   // Maps one frame per page from start; 0, -ENOMEM or -EBUSY. A frame id 0
@@ -404,6 +425,7 @@ private:
   u64 vstart_ = 0;
   u64 vend_ = 0; // inclusive VMALLOC_END, also the exclusive bound of searches
   u64 pages_per_node_ = 0;
+  u64 base_pfn_ = 0;                                 // node 0's first PFN
   std::vector<std::array<u64, kNumZones>> capacity_; // pages per (node, zone)
   std::vector<std::array<u64, kNumZones>> free_;     // free pages per (node, zone)
   std::vector<unsigned> cpu_node_;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 
 namespace vmcheck {
@@ -305,6 +306,66 @@ TEST(Executor, sparse_invariant_checks_report_the_op_that_broke_the_invariant) {
   const std::string clean = "a = vmalloc(0x2000)\nvfree(a)\nb = vmalloc(0x1000)\n";
   EXPECT_EQ(run(clean, sparse).state_hash, run(clean).state_hash);
   EXPECT_EQ(run(clean, sparse).status, ReplayStatus::Ok);
+}
+
+// The spec follows user address spaces: faults, mmap and munmap hand it
+// their effect on the page allocator, so the vmalloc ops after them are
+// still compared, to the end of the trace.
+TEST(Executor, differential_replay_follows_user_space_ops) {
+  ReplayOptions diff;
+  diff.differential = true;
+  const ReplayResult r = run("config cpus=2 nodes=1 mem=64M\n"
+                             "mm = mm_create()\n"
+                             "v = mmap(mm, 0x400000, 4*4096, VM_READ|VM_WRITE)\n"
+                             "touch(mm, 0x400000, write)\n"
+                             "touch(mm, 0x402000, write)\n"
+                             "a = vmalloc(0x3000)\n"
+                             "munmap(mm, 0x400000, 4096)\n"
+                             "b = vmalloc_user(0x2000)\n"
+                             "remap_vmalloc_range(v, a, 0) -> -EINVAL\n"
+                             "vfree(a)\n"
+                             "mmput(mm)\n"
+                             "c = vmalloc(0x1000)\n",
+                             diff);
+  EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
+  EXPECT_EQ(r.spec_stopped_at, 0) << r.report("t");
+}
+
+// An engine whose remap_vmalloc_range_partial ignores VM_USERMAP (the
+// remap_no_usermap_check mutant), or refuses a VM_USERMAP area, disagrees
+// with the spec's prediction of the vmalloc side.
+TEST(Executor, the_spec_predicts_the_vmalloc_side_of_remap_vmalloc_range) {
+  const auto with_remap_result = [](int ret) {
+    auto *t = new OpTable(default_op_table());
+    t->add({"remap_vmalloc_range_partial", "remap_vmalloc_range_partial(v, uaddr, kaddr, size)",
+            [ret](ExecContext &, const std::vector<Value> &) {
+              return OpResult::ok(ret == 0 ? Value::integer(0) : Value::error(ret));
+            }});
+    return std::unique_ptr<OpTable>(t);
+  };
+  const std::string body = "config cpus=1 nodes=1 mem=64M\n"
+                           "plain = vmalloc(0x2000)\n"
+                           "user = vmalloc_user(0x2000)\n"
+                           "mm = mm_create()\n"
+                           "v = mmap(mm, 0x400000, 2*4096, VM_READ|VM_WRITE|VM_SHARED)\n";
+  ReplayOptions diff;
+  diff.differential = true;
+  const auto accepts = with_remap_result(0);
+  diff.ops = accepts.get();
+  ReplayResult r = run(body + "remap_vmalloc_range_partial(v, 0x400000, plain, 0x2000)\n", diff);
+  EXPECT_EQ(r.status, ReplayStatus::Divergence) << r.report("t");
+  EXPECT_NE(r.message.find("spec predicts -EINVAL"), std::string::npos) << r.message;
+  const auto refuses = with_remap_result(-EINVAL);
+  diff.ops = refuses.get();
+  r = run(body + "remap_vmalloc_range_partial(v, 0x400000, user, 0x2000)\n", diff);
+  EXPECT_EQ(r.status, ReplayStatus::Divergence) << r.report("t");
+  EXPECT_NE(r.message.find("accepts the range"), std::string::npos) << r.message;
+  // The real engine agrees with the spec on both.
+  diff.ops = nullptr;
+  r = run(body + "remap_vmalloc_range_partial(v, 0x400000, plain, 0x2000) -> -EINVAL\n" +
+              "remap_vmalloc_range_partial(v, 0x400000, user, 0x2000) -> 0\n",
+          diff);
+  EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
 }
 
 } // namespace

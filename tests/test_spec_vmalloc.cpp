@@ -819,6 +819,38 @@ TEST(SpecState, a_vmalloc_vfree_pair_over_a_thousand_areas_is_fast) {
   EXPECT_LT(us / 100, 1000) << "microseconds per pair";
 }
 
+// The counters cannot see fragmentation: a block of order > 0 the engine
+// took from further down the zonelist, or could not find, is accepted where
+// the counters allow it; a block from a zone off the zonelist is not.
+TEST(SpecState, higher_order_blocks_follow_the_engine_down_the_zonelist) {
+  VmallocSpec s; // 2 nodes of 512 MiB: node 0 DMA32 from pfn 0xf0000, NORMAL from 0x100000
+  const u64 dma32_before = s.nr_free(0, Zone::DMA32), normal_before = s.nr_free(0, Zone::Normal);
+  std::string why;
+  ASSERT_TRUE(s.alloc_pages_observed(1, GFP_KERNEL, 1, 0xf0000, why)) << why;
+  EXPECT_EQ(s.nr_free(0, Zone::DMA32), dma32_before - 2);
+  EXPECT_EQ(s.nr_free(0, Zone::Normal), normal_before);
+  ASSERT_TRUE(s.alloc_pages_observed(2, GFP_KERNEL, 2, 0x110000, why)) << why; // node 1
+  EXPECT_EQ(s.nr_free(1, Zone::Normal), s.totalram_pages() / 2 - 4);
+  EXPECT_FALSE(s.alloc_pages_observed(3, GFP_KERNEL, 3, std::nullopt, why)); // fragmented
+  EXPECT_TRUE(why.empty()) << why;
+  // __GFP_DMA32 never comes from NORMAL; __GFP_THISNODE never from node 1:
+  // a disagreement (the spec keeps its own block).
+  EXPECT_TRUE(s.alloc_pages_observed(4, GFP_KERNEL | __GFP_DMA32, 1, 0x100000, why));
+  EXPECT_FALSE(why.empty());
+  why.clear();
+  EXPECT_TRUE(s.alloc_pages_observed(5, GFP_KERNEL | __GFP_THISNODE, 1, 0x110000, why));
+  EXPECT_FALSE(why.empty());
+  why.clear();
+  EXPECT_FALSE(s.alloc_pages_observed(6, GFP_KERNEL, 1, 0x1, why)); // not memory
+  EXPECT_FALSE(why.empty());
+  // Order 0 stays exact: the first zone with a free page.
+  why.clear();
+  const u64 normal_now = s.nr_free(0, Zone::Normal);
+  ASSERT_TRUE(s.alloc_pages_observed(7, GFP_KERNEL, 0, 0xf0002, why)) << why;
+  EXPECT_EQ(s.nr_free(0, Zone::Normal), normal_now - 1);
+  EXPECT_EQ(s.check(), "");
+}
+
 TEST(SpecState, machine_ops_validate_their_arguments) {
   VmallocSpec s;
   EXPECT_FALSE(s.set_cpu(4));

@@ -471,7 +471,6 @@ VmStruct *Vmalloc::alloc_vm_area(u64 size) {
     return nullptr;
   PageTables &pt = m_.pt();
   const u64 end = area->addr + page_align(size);
-  area->ptes.reserve(page_align(size) >> PAGE_SHIFT);
   if (!pt.ensure_pte_slots(pt.kernel_root(), area->addr, end, area->ptes)) {
     free_vm_area(area);
     return nullptr;
