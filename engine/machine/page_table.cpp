@@ -198,9 +198,14 @@ int PageTables::map_page(Pfn root, u64 va, Pfn pfn, pgprot_t prot) {
     diag_.warn("map_page", "PTE already present", va);
     return -EBUSY;
   }
-  // Bit 7 of a 4 KiB PTE is PAT, not PSE: never let a huge prot leak into it.
-  mem_.write_u64(slot, ((pfn << PAGE_SHIFT) & PTE_PFN_MASK) | (prot & ~PTE_PFN_MASK & ~_PAGE_PSE));
+  set_leaf(slot, pfn, prot);
   return 0;
+}
+
+void PageTables::set_leaf(u64 slot_pa, Pfn pfn, pgprot_t prot) {
+  // Bit 7 of a 4 KiB PTE is PAT, not PSE: never let a huge prot leak into it.
+  mem_.write_u64(slot_pa,
+                 ((pfn << PAGE_SHIFT) & PTE_PFN_MASK) | (prot & ~PTE_PFN_MASK & ~_PAGE_PSE));
 }
 
 int PageTables::map_huge(Pfn root, u64 va, Pfn pfn, pgprot_t prot) {

@@ -76,6 +76,9 @@ public:
   u64 clear(Pfn root, u64 va);
   // Overwrite the leaf entry at an existing slot (mprotect, COW, mkwrite).
   void set_entry(u64 slot_pa, u64 value);
+  // Map one 4 KiB page at a PTE slot ensure_pte_slot returned and nothing
+  // is mapped at: the entry map_page would write.
+  void set_leaf(u64 slot_pa, Pfn pfn, pgprot_t prot);
   // The entry at a slot (the MMU re-reads a cached translation's PTE).
   u64 read_entry(u64 slot_pa) const;
 

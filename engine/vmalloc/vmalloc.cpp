@@ -329,9 +329,14 @@ int Vmalloc::vmap_page_range(u64 start, u64 end, pgprot_t prot, std::span<const 
   // Per page, in 4.19's vmap_pte_range order: the page table first (its
   // allocation may fail), then WARN_ON(!pte_none) -> -EBUSY, then
   // WARN_ON(!page) -> -ENOMEM. What was mapped before a failure stays.
+  // The slots of one PTE table are consecutive: one descent per 2 MiB.
+  std::optional<u64> slot;
   for (u64 va = start; va < end; va += PAGE_SIZE, ++nr) {
     const std::size_t i = static_cast<std::size_t>(nr);
-    const std::optional<u64> slot = pt.ensure_pte_slot(pt.kernel_root(), va);
+    if (!slot || (va & (PMD_SIZE - 1)) == 0)
+      slot = pt.ensure_pte_slot(pt.kernel_root(), va);
+    else
+      *slot += sizeof(u64);
     if (!slot)
       return -ENOMEM;
     if ((pt.read_entry(*slot) & _PAGE_PRESENT) != 0) {
@@ -343,8 +348,7 @@ int Vmalloc::vmap_page_range(u64 start, u64 end, pgprot_t prot, std::span<const 
       m_.diag().warn(fn, "no page to map", va);
       return -ENOMEM;
     }
-    if (const int err = pt.map_page(pt.kernel_root(), va, pages[i], prot); err != 0)
-      return err;
+    pt.set_leaf(*slot, pages[i], prot);
   }
   return nr;
 }
