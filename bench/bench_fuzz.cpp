@@ -9,9 +9,9 @@
 //     an input touches, not the size of the machine).
 // Plain program, no google-benchmark: ci/bench also runs it from the ASan
 // build, so the release/ASan ratio is measured in the same run too.
-// Usage: bench_fuzz [SECONDS_PER_MEASUREMENT] [INPUTS] [TARGET]
-//   (default 1.0, 200, every target; naming a target skips the rest, for
-//   profiling one of them)
+// Usage: bench_fuzz [SECONDS_PER_MEASUREMENT] [INPUTS] [TARGET|fresh]
+//   (default 1.0, 200, everything; naming a target, or "fresh" for the
+//   fresh-machine measurement, skips the rest, for profiling one of them)
 #include "harness/codec.h"
 #include "harness/executor.h"
 #include "harness/fuzz_target.h"
@@ -95,11 +95,14 @@ int main(int argc, char **argv) {
   using namespace vmcheck;
   const double seconds = argc > 1 ? std::atof(argv[1]) : 1.0;
   const std::size_t n = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 200;
+  // A third argument names one target, or "fresh" for the fresh-machine
+  // measurement alone.
+  const bool only_fresh = argc > 3 && std::string(argv[3]) == "fresh";
   const std::optional<FuzzTarget> only =
       argc > 3 ? fuzz_target_from_name(argv[3]) : std::optional<FuzzTarget>();
-  if (seconds <= 0 || n == 0 || (argc > 3 && !only)) {
+  if (seconds <= 0 || n == 0 || (argc > 3 && !only && !only_fresh)) {
     std::fprintf(stderr, "usage: bench_fuzz [SECONDS_PER_MEASUREMENT > 0] [INPUTS > 0] "
-                         "[vmalloc_api|backends|pcpu|usermm|trace_parser]\n");
+                         "[vmalloc_api|backends|pcpu|usermm|trace_parser|fresh]\n");
     return 2;
   }
   const std::vector<Input> inputs = make_inputs(n);
@@ -109,7 +112,7 @@ int main(int argc, char **argv) {
   std::printf("%-12s %12s %14s %10s %11s %11s\n", "target", "exec/s", "engine-only/s", "spec-cost",
               "median-us", "slowest-us");
   for (FuzzTarget t : kFuzzTargets) {
-    if (only && t != *only)
+    if ((only && t != *only) || only_fresh)
       continue;
     run_target(t, inputs);
     const auto run_one = [&](std::size_t i) {
