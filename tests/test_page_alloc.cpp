@@ -253,6 +253,27 @@ TEST(PageAlloc, freeing_every_page_coalesces_back_to_max_order_blocks) {
   EXPECT_EQ(r.alloc.check(), "");
 }
 
+// Free MAX_ORDER blocks are kept as runs: a fresh zone is one run, taking
+// blocks splits it and freeing them in any order merges it back, to a state
+// that hashes as the fresh one.
+TEST(PageAlloc, max_order_blocks_freed_in_any_order_merge_back_into_the_fresh_run) {
+  const Rig fresh(2, 1024 * MiB);
+  Rig r(2, 1024 * MiB);
+  const u64 top_blocks = r.alloc.nr_free_blocks(1, Zone::Normal, kTop);
+  std::vector<Pfn> blocks;
+  for (int i = 0; i < 5; ++i)
+    blocks.push_back(*r.alloc.alloc_pages_node(1, GFP_KERNEL | __GFP_THISNODE, kTop));
+  EXPECT_EQ(blocks[1], blocks[0] + (u64{1} << kTop)); // lowest PFN first
+  EXPECT_EQ(r.alloc.nr_free_blocks(1, Zone::Normal, kTop), top_blocks - 5);
+  EXPECT_EQ(r.alloc.check(), "");
+  for (std::size_t i : {3u, 1u, 4u, 0u, 2u}) {
+    r.alloc.free_pages(blocks[i], kTop);
+    ASSERT_EQ(r.alloc.check(), "") << "after freeing block " << i;
+  }
+  EXPECT_EQ(r.alloc.nr_free_blocks(1, Zone::Normal, kTop), top_blocks);
+  EXPECT_EQ(r.hash(), fresh.hash());
+}
+
 TEST(PageAlloc, fault_injection_fails_exactly_the_nth_allocation) {
   Rig r(1, 8 * MiB);
   r.faults.fail_nth(FailPoint::AllocPage, 3);

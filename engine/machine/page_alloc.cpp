@@ -34,8 +34,8 @@ bool is_free_head(const Page &p, unsigned order) {
 
 namespace {
 template <std::size_t... I>
-std::array<std::pmr::set<Pfn>, MAX_ORDER> make_free_lists(std::pmr::memory_resource *pool,
-                                                          std::index_sequence<I...>) {
+std::array<std::pmr::set<Pfn>, MAX_ORDER - 1> make_free_lists(std::pmr::memory_resource *pool,
+                                                              std::index_sequence<I...>) {
   return {((void)I, std::pmr::set<Pfn>(pool))...};
 }
 } // namespace
@@ -69,19 +69,44 @@ void PageAllocator::NodePool::do_deallocate(void *p, std::size_t bytes, std::siz
 }
 
 PageAllocator::FreeArea::FreeArea(std::pmr::memory_resource *pool)
-    : blocks(make_free_lists(pool, std::make_index_sequence<MAX_ORDER>{})) {}
+    : blocks(make_free_lists(pool, std::make_index_sequence<MAX_ORDER - 1>{})) {}
+
+void PageAllocator::add_top_block(FreeArea &a, Pfn head) {
+  Pfn start = head, end = head + kBlockPages;
+  auto next = a.top_runs.lower_bound(head);
+  if (next != a.top_runs.end() && next->first == end) {
+    end = next->second;
+    next = a.top_runs.erase(next);
+  }
+  if (next != a.top_runs.begin()) {
+    auto prev = std::prev(next);
+    if (prev->second == start) {
+      start = prev->first;
+      a.top_runs.erase(prev);
+    }
+  }
+  a.top_runs.emplace(start, end);
+  ++a.top_blocks;
+}
 
 PageAllocator::PageAllocator(PhysMem &mem, FaultInjector &faults, DiagLog &diag)
     : mem_(mem), faults_(faults), diag_(diag) {
   areas_.reserve(mem_.nr_nodes() * kNumZones);
   for (unsigned i = 0; i < mem_.nr_nodes() * kNumZones; ++i)
     areas_.emplace_back(&pool_);
-  // Every MAX_ORDER block starts free; PFN order makes each insert a hinted
-  // append.
-  for (Pfn pfn = mem_.min_pfn(); pfn < mem_.max_pfn(); pfn += kBlockPages) {
-    FreeArea &a = area(mem_.pfn_to_nid(pfn), mem_.pfn_zone(pfn));
-    a.blocks[kTopOrder].insert(a.blocks[kTopOrder].end(), pfn);
-    a.nr_free += kBlockPages;
+  // Every MAX_ORDER block starts free: each zone of each node is one run.
+  for (unsigned node = 0; node < mem_.nr_nodes(); ++node) {
+    const Pfn first = mem_.node_start_pfn(node), last = first + mem_.pages_per_node();
+    for (Zone z : {Zone::DMA32, Zone::Normal}) {
+      const Pfn lo = z == Zone::DMA32 ? first : std::max(first, kDma32LimitPfn);
+      const Pfn hi = z == Zone::DMA32 ? std::min(last, kDma32LimitPfn) : last;
+      if (lo >= hi)
+        continue;
+      FreeArea &a = area(node, z);
+      a.top_runs.emplace(lo, hi);
+      a.top_blocks = (hi - lo) / kBlockPages;
+      a.nr_free = hi - lo;
+    }
   }
 }
 
@@ -96,12 +121,23 @@ const PageAllocator::FreeArea &PageAllocator::area(unsigned node, Zone zone) con
 std::optional<Pfn> PageAllocator::take_block(unsigned node, Zone zone, unsigned order) {
   FreeArea &a = area(node, zone);
   unsigned k = order;
-  while (k < MAX_ORDER && a.blocks[k].empty())
+  while (k < kTopOrder && a.blocks[k].empty())
     ++k;
-  if (k == MAX_ORDER)
-    return std::nullopt;
-  const Pfn head = *a.blocks[k].begin();
-  a.blocks[k].erase(a.blocks[k].begin());
+  Pfn head = 0;
+  if (k < kTopOrder) {
+    head = *a.blocks[k].begin();
+    a.blocks[k].erase(a.blocks[k].begin());
+  } else {
+    if (a.top_runs.empty())
+      return std::nullopt;
+    const auto run = a.top_runs.begin();
+    head = run->first;
+    const Pfn end = run->second;
+    a.top_runs.erase(run);
+    if (head + kBlockPages < end)
+      a.top_runs.emplace(head + kBlockPages, end);
+    --a.top_blocks;
+  }
   // Keep the lower half, return upper halves to the lists: the block stays
   // at the lowest PFN, as the ordered free lists promise.
   while (k > order) {
@@ -133,7 +169,10 @@ void PageAllocator::release_block(Pfn head, unsigned order) {
     head = std::min(head, buddy);
     ++order;
   }
-  a.blocks[order].insert(head);
+  if (order == kTopOrder)
+    add_top_block(a, head);
+  else
+    a.blocks[order].insert(head);
   Page &h = mem_.page(head);
   h.flags = PG_buddy;
   h.order = static_cast<std::uint8_t>(order);
@@ -292,21 +331,31 @@ u64 PageAllocator::nr_free_total() const {
 u64 PageAllocator::nr_free_blocks(unsigned node, Zone zone, unsigned order) const {
   if (node >= mem_.nr_nodes() || order >= MAX_ORDER)
     return 0;
-  return area(node, zone).blocks[order].size();
+  return order == kTopOrder ? area(node, zone).top_blocks : area(node, zone).blocks[order].size();
 }
 
 std::string PageAllocator::check() const {
-  // (head, order) of every free block, sorted by head for the overlap test
-  // and the section sweep below.
+  // (head, order) of every free block below MAX_ORDER - 1, and [start, end)
+  // of every run of free MAX_ORDER blocks, both sorted by PFN for the overlap
+  // test and the sweep of touched sections below.
   std::vector<std::pair<Pfn, unsigned>> all;
+  std::vector<std::pair<Pfn, Pfn>> runs;
+  u64 run_blocks = 0;
   for (unsigned node = 0; node < mem_.nr_nodes(); ++node) {
     for (unsigned z = 0; z < kNumZones; ++z) {
       const Zone zone = static_cast<Zone>(z);
       const FreeArea &a = area(node, zone);
       const std::string where =
           std::string("node ") + std::to_string(node) + " zone " + zone_name(zone) + ": ";
+      // Within this area's node and zone (both ends: runs and blocks are
+      // contiguous).
+      const auto inside = [&](Pfn first, Pfn last) {
+        return mem_.pfn_valid(first) && mem_.pfn_valid(last) && mem_.pfn_to_nid(first) == node &&
+               mem_.pfn_to_nid(last) == node && mem_.pfn_zone(first) == zone &&
+               mem_.pfn_zone(last) == zone;
+      };
       u64 pages = 0;
-      for (unsigned order = 0; order < MAX_ORDER; ++order) {
+      for (unsigned order = 0; order < kTopOrder; ++order) {
         const u64 n = u64{1} << order;
         for (Pfn head : a.blocks[order]) {
           // Built only on failure: check() runs after every harness step.
@@ -315,68 +364,107 @@ std::string PageAllocator::check() const {
           };
           if ((head & (n - 1)) != 0)
             return blk() + " is not aligned to its order";
-          if (!mem_.pfn_valid(head) || !mem_.pfn_valid(head + n - 1))
-            return blk() + " lies outside memory";
-          if (mem_.pfn_to_nid(head) != node || mem_.pfn_to_nid(head + n - 1) != node ||
-              mem_.pfn_zone(head) != zone || mem_.pfn_zone(head + n - 1) != zone)
+          if (!inside(head, head + n - 1))
             return blk() + " is not inside its node and zone";
           if (!is_free_head(mem_.peek(head), order))
             return blk() + " head record is not a free buddy head of that order";
-          if (order < kTopOrder && a.blocks[order].count(head ^ n) != 0)
+          if (a.blocks[order].count(head ^ n) != 0)
             return blk() + " and its buddy are both free (not coalesced)";
           pages += n;
           all.emplace_back(head, order);
         }
       }
+      u64 blocks = 0;
+      std::optional<Pfn> prev_end;
+      for (const std::pair<const Pfn, Pfn> &r : a.top_runs) {
+        const Pfn start = r.first, end = r.second;
+        const auto run = [&] { return where + "free MAX_ORDER run " + pfn_str(start); };
+        if ((start & (kBlockPages - 1)) != 0 || end <= start || ((end - start) & (kBlockPages - 1)))
+          return run() + " is not whole aligned MAX_ORDER blocks";
+        if (!inside(start, end - 1))
+          return run() + " is not inside its node and zone";
+        if (prev_end && start < *prev_end)
+          return run() + " overlaps the run before it";
+        if (prev_end == start)
+          return run() + " is adjacent to the run before it (not merged)";
+        prev_end = end;
+        blocks += (end - start) / kBlockPages;
+        runs.emplace_back(start, end);
+      }
+      if (blocks != a.top_blocks)
+        return where + "top_blocks " + std::to_string(a.top_blocks) + " but the runs hold " +
+               std::to_string(blocks);
+      run_blocks += blocks;
+      pages += blocks * kBlockPages;
       if (pages != a.nr_free)
         return where + "nr_free " + std::to_string(a.nr_free) + " but free blocks hold " +
                std::to_string(pages) + " pages";
     }
   }
   std::sort(all.begin(), all.end());
+  std::sort(runs.begin(), runs.end());
   for (std::size_t i = 1; i < all.size(); ++i)
     if (all[i - 1].first + (u64{1} << all[i - 1].second) > all[i].first)
       return "free blocks " + pfn_str(all[i - 1].first) + " and " + pfn_str(all[i].first) +
              " overlap";
+  // The run holding pfn, if any.
+  const auto run_of = [&](Pfn pfn) -> const std::pair<Pfn, Pfn> * {
+    auto it = std::upper_bound(runs.begin(), runs.end(), std::pair<Pfn, Pfn>(pfn, ~Pfn{0}));
+    if (it == runs.begin() || pfn >= std::prev(it)->second)
+      return nullptr;
+    return &*std::prev(it);
+  };
+  for (const auto &[head, order] : all)
+    if (run_of(head) != nullptr)
+      return "free block " + pfn_str(head) + " lies inside a free MAX_ORDER run";
 
-  // Untouched sections hold their initial free MAX_ORDER block; touched ones
-  // are swept frame by frame against the free blocks that cover them.
-  auto it = all.begin();
-  for (std::size_t s = 0; s < mem_.sections_.size(); ++s) {
+  // Touched sections are swept frame by frame against the free blocks that
+  // cover them. An untouched section still holds its initial free MAX_ORDER
+  // block: all of them lie in runs when the runs hold every untouched
+  // section, which counting shows.
+  const std::vector<std::size_t> touched = mem_.touched_sections();
+  u64 touched_in_runs = 0;
+  for (std::size_t s : touched) {
     const Pfn base = mem_.min_pfn() + s * kBlockPages;
-    while (it != all.end() && it->first < base)
-      ++it;
-    if (!mem_.sections_[s]) {
-      if (it == all.end() || it->first != base || it->second != kTopOrder)
-        return "untouched section at " + pfn_str(base) + " is not one free MAX_ORDER block";
-      continue;
+    const bool whole_free = run_of(base) != nullptr;
+    if (whole_free) {
+      ++touched_in_runs;
+      if (!is_free_head(mem_.peek(base), kTopOrder))
+        return pfn_str(base) + " heads a free MAX_ORDER block but its record is not a free head";
     }
-    auto blk = it;
+    auto blk = std::lower_bound(all.begin(), all.end(), std::pair<Pfn, unsigned>(base, 0));
     for (Pfn pfn = base; pfn < base + kBlockPages; ++pfn) {
       while (blk != all.end() && blk->first + (u64{1} << blk->second) <= pfn)
         ++blk;
-      const bool in_free = blk != all.end() && blk->first <= pfn;
+      const bool in_block = blk != all.end() && blk->first <= pfn;
+      const bool head = whole_free ? pfn == base : in_block && blk->first == pfn;
       const Page &p = mem_.peek(pfn);
-      if (in_free) {
-        if (pfn != blk->first &&
+      if (whole_free || in_block) {
+        if (!head &&
             (p.flags != 0 || p.refcount != 0 || p.owner != PageOwner::Free || p.mapcount != 0))
-          return pfn_str(pfn) + " inside free block " + pfn_str(blk->first) +
-                 " has a non-free record";
+          return pfn_str(pfn) + " inside a free block has a non-free record";
       } else if ((p.flags & PG_buddy) != 0 || p.owner == PageOwner::Free) {
         return pfn_str(pfn) + " is in no free block but its record says free";
       }
     }
   }
+  if (run_blocks - touched_in_runs != mem_.nr_sections() - touched.size())
+    return "an untouched section is not a free MAX_ORDER block";
   return {};
 }
 
 void PageAllocator::hash_into(StateHasher &h) const {
-  h.tag(0xb0dd);
+  h.tag(0xb0de);
   for (const FreeArea &a : areas_) {
     for (const auto &set : a.blocks) {
       h.add(set.size());
       for (Pfn head : set)
         h.add(head);
+    }
+    h.add(a.top_runs.size());
+    for (const auto &[start, end] : a.top_runs) {
+      h.add(start);
+      h.add(end);
     }
   }
 }

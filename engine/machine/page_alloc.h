@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <memory_resource>
 #include <optional>
@@ -60,11 +61,19 @@ public:
 
 private:
   using FreeList = std::pmr::set<Pfn>;
+  // Free blocks of orders below MAX_ORDER - 1 are listed one by one; free
+  // MAX_ORDER blocks as runs of consecutive ones (a fresh zone is one run),
+  // so that building, checking and hashing the allocator costs what a run
+  // touched, not the size of the machine.
   struct FreeArea {
     explicit FreeArea(std::pmr::memory_resource *pool);
-    std::array<FreeList, MAX_ORDER> blocks; // head PFNs of free blocks, by order
-    u64 nr_free = 0;                        // in pages
+    std::array<FreeList, MAX_ORDER - 1> blocks; // head PFNs of free blocks, by order
+    std::map<Pfn, Pfn>
+        top_runs;       // [start, end) of consecutive free MAX_ORDER blocks, never adjacent
+    u64 top_blocks = 0; // MAX_ORDER blocks in top_runs
+    u64 nr_free = 0;    // in pages
   };
+  static void add_top_block(FreeArea &a, Pfn head);
   FreeArea &area(unsigned node, Zone zone);
   const FreeArea &area(unsigned node, Zone zone) const;
   std::optional<Pfn> take_block(unsigned node, Zone zone, unsigned order);

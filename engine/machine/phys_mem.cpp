@@ -173,9 +173,12 @@ PhysMem::Section *PhysMem::section(Pfn pfn) const {
 }
 
 PhysMem::Section &PhysMem::materialize(Pfn pfn) {
-  auto &slot = sections_[(pfn - base_pfn_) >> kSectionShift];
-  if (!slot)
+  const std::size_t i = (pfn - base_pfn_) >> kSectionShift;
+  auto &slot = sections_[i];
+  if (!slot) {
     slot = std::make_unique<Section>();
+    touched_.push_back(i);
+  }
   return *slot;
 }
 
@@ -348,22 +351,30 @@ void PhysMem::hash_into(StateHasher &h) const {
     }
     return d.value();
   }();
-  h.tag(0x9a75);
+  h.tag(0x9a76);
   h.add(nodes_);
   h.add(pages_per_node_);
   h.add(base_pfn_);
-  for (const auto &sec : sections_) {
-    if (!sec) {
-      h.add(fresh_digest);
-      continue;
-    }
+  // (section, digest) of each section that differs from an untouched one.
+  for (std::size_t s : touched_sections()) {
+    const Section &sec = *sections_[s];
     WideDigest d;
     for (u64 i = 0; i < kSectionPages; ++i) {
-      hash_page(d, sec->pages[i]);
-      d.add(sec->frames[i].content_digest());
+      hash_page(d, sec.pages[i]);
+      d.add(sec.frames[i].content_digest());
     }
+    if (d.value() == fresh_digest)
+      continue;
+    h.add(s);
     h.add(d.value());
   }
+  h.tag(0x9a77);
+}
+
+std::vector<std::size_t> PhysMem::touched_sections() const {
+  std::vector<std::size_t> out = touched_;
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 } // namespace vmcheck

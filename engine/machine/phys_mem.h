@@ -109,13 +109,17 @@ public:
   std::size_t backed_frames() const { return backed_; } // host buffers in use
 
   // Hash of every page record and every frame's contents, in PFN order.
-  // Untouched sections contribute a constant, so the cost follows what the
-  // run touched, not the machine size.
+  // Untouched sections contribute nothing, so the cost follows what the run
+  // touched, not the machine size.
   void hash_into(StateHasher &h) const;
 
+  // Sections (MAX_ORDER blocks, numbered from min_pfn()) whose records or
+  // frames have host memory, in increasing order; every other section is
+  // untouched: one free MAX_ORDER block of never-written frames.
+  std::vector<std::size_t> touched_sections() const;
+  std::size_t nr_sections() const { return sections_.size(); }
+
 private:
-  // PageAllocator::check() walks only the materialised sections.
-  friend class PageAllocator;
   struct Section;
   Section *section(Pfn pfn) const;
   Section &materialize(Pfn pfn);
@@ -128,6 +132,7 @@ private:
   u64 pages_per_node_;
   Pfn base_pfn_;
   std::vector<std::unique_ptr<Section>> sections_; // one per MAX_ORDER block
+  std::vector<std::size_t> touched_;               // indices of the non-null sections_, as made
   std::size_t backed_ = 0;
 };
 
