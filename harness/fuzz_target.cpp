@@ -20,7 +20,6 @@ constexpr unsigned kPcpuZ3Rlimit = 1'000'000;
 
 FuzzOutcome differential_trace(const Trace &trace, bool z3 = false) {
   FuzzOutcome out;
-  out.trace = print_trace(trace);
   ReplayOptions opts;
   opts.differential = true;
   opts.z3 = z3;
@@ -30,20 +29,17 @@ FuzzOutcome differential_trace(const Trace &trace, bool z3 = false) {
   const ReplayResult r = replay(trace, opts);
   // A decoded trace is valid by construction: malformed means a codec bug.
   out.finding = r.status != ReplayStatus::Ok;
-  if (out.finding)
+  if (out.finding) {
     out.report = r.report("input");
+    out.trace = print_trace(trace);
+  }
   return out;
 }
 
 // lazy=0: the modern and the legacy backend must answer every op alike.
-FuzzOutcome backends_trace(Trace trace) {
+// `trace` already ends with a vmallocinfo().
+FuzzOutcome compare_backends(const Trace &trace) {
   FuzzOutcome out;
-  Stmt info;
-  info.is_call = true;
-  info.op = "vmallocinfo";
-  info.line = trace.stmts.empty() ? 3 : trace.stmts.back().line + 1;
-  trace.stmts.push_back(info);
-  out.trace = print_trace(trace);
   std::vector<std::pair<std::size_t, Value>> results[2];
   ReplayResult runs[2];
   for (int b = 0; b < 2; ++b) {
@@ -74,6 +70,18 @@ FuzzOutcome backends_trace(Trace trace) {
     out.finding = true;
     out.report = "backends ran a different number of ops";
   }
+  return out;
+}
+
+FuzzOutcome backends_trace(Trace trace) {
+  Stmt info;
+  info.is_call = true;
+  info.op = "vmallocinfo";
+  info.line = trace.stmts.empty() ? 3 : trace.stmts.back().line + 1;
+  trace.stmts.push_back(info);
+  FuzzOutcome out = compare_backends(trace);
+  if (out.finding)
+    out.trace = print_trace(trace);
   return out;
 }
 

@@ -35,7 +35,7 @@ std::optional<Vocabulary> fuzz_target_vocabulary(FuzzTarget t);
 struct FuzzOutcome {
   bool finding = false;
   std::string report; // what went wrong, ready to print
-  std::string trace;  // the input as a trace (empty for trace_parser)
+  std::string trace;  // with a finding, the input as a trace (empty for trace_parser)
 };
 
 // Runs one input: decodes it (or, for trace_parser, parses it) and checks

@@ -1,11 +1,13 @@
 // The executor: bindings, `->` checks, exit statuses, malformed arguments,
 // kernel BUG reporting and determinism of the final state hash.
+#include "harness/codec.h"
 #include "harness/executor.h"
 
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace vmcheck {
 namespace {
@@ -366,6 +368,34 @@ TEST(Executor, the_spec_predicts_the_vmalloc_side_of_remap_vmalloc_range) {
               "remap_vmalloc_range_partial(v, 0x400000, user, 0x2000) -> 0\n",
           diff);
   EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
+}
+
+// Fuzzers run many inputs in one process (libFuzzer, AFL++'s persistent
+// mode): nothing may carry over from one replay to the next.
+TEST(Executor, a_replay_does_not_depend_on_the_replays_before_it) {
+  std::uint64_t seed = 0x2545f4914f6cdd1dULL;
+  std::vector<Trace> traces;
+  for (int i = 0; i < 12; ++i) {
+    std::vector<std::uint8_t> bytes(200);
+    for (auto &b : bytes) {
+      seed ^= seed << 13;
+      seed ^= seed >> 7;
+      seed ^= seed << 17;
+      b = static_cast<std::uint8_t>(seed);
+    }
+    traces.push_back(decode_bytes(bytes, i % 2 ? Vocabulary::VmallocApi : Vocabulary::Usermm));
+  }
+  ReplayOptions diff;
+  diff.differential = true;
+  std::vector<ReplayResult> first;
+  for (const Trace &t : traces)
+    first.push_back(replay(t, diff));
+  for (std::size_t i = traces.size(); i-- > 0;) {
+    const ReplayResult again = replay(traces[i], diff);
+    EXPECT_EQ(again.status, first[i].status) << i;
+    EXPECT_EQ(again.ops, first[i].ops) << i;
+    EXPECT_EQ(again.state_hash, first[i].state_hash) << i;
+  }
 }
 
 } // namespace
