@@ -32,6 +32,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace vmcheck::spec {
@@ -443,8 +444,8 @@ private:
   unsigned shootdown_initiator_ = 0;
   u64 next_vm_id_ = 1;
 
-  std::map<u64, Frame> frames_; // allocated page blocks the spec follows
-  u64 next_frame_ = 1;          // frame id 0 means "no page"
+  std::unordered_map<u64, Frame> frames_; // allocated page blocks the spec follows (by id)
+  u64 next_frame_ = 1;                    // frame id 0 means "no page"
   std::map<u64, HandlePage> handles_;
 
   // Page tables: the root exists from boot; a lower table is identified by
