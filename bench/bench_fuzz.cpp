@@ -109,8 +109,8 @@ int main(int argc, char **argv) {
 
   std::printf("fuzz targets: %zu seeded inputs of 1..512 bytes, >= %.1f s per measurement\n\n", n,
               seconds);
-  std::printf("%-12s %12s %14s %10s %11s %11s\n", "target", "exec/s", "engine-only/s", "spec-cost",
-              "median-us", "slowest-us");
+  std::printf("%-12s %12s %14s %10s %11s %11s %10s\n", "target", "exec/s", "engine-only/s",
+              "spec-cost", "median-us", "slowest-us", "ops/input");
   for (FuzzTarget t : kFuzzTargets) {
     if ((only && t != *only) || only_fresh)
       continue;
@@ -123,23 +123,30 @@ int main(int argc, char **argv) {
     const auto [median_us, max_us] = median_and_max_us(n, run_one);
     const std::string name(fuzz_target_name(t));
     const auto vocab = fuzz_target_vocabulary(t);
+    std::vector<Trace> traces;
+    std::size_t ops = 0;
+    if (vocab)
+      for (const Input &in : inputs) {
+        traces.push_back(decode_bytes(in, *vocab));
+        ops += traces.back().stmts.size();
+      }
+    const std::string ops_per_input =
+        vocab ? std::to_string(static_cast<double>(ops) / static_cast<double>(n)).substr(0, 5)
+              : "-";
     if (!vocab || t == FuzzTarget::Backends) {
       // trace_parser has no engine; backends runs two engines and no spec.
-      std::printf("%-12s %12.0f %14s %10s %11.0f %11.0f\n", name.c_str(), target_rate, "-", "-",
-                  median_us, max_us);
+      std::printf("%-12s %12.0f %14s %10s %11.0f %11.0f %10s\n", name.c_str(), target_rate, "-",
+                  "-", median_us, max_us, ops_per_input.c_str());
       continue;
     }
-    std::vector<Trace> traces;
-    for (const Input &in : inputs)
-      traces.push_back(decode_bytes(in, *vocab));
     ReplayOptions engine_only;
     engine_only.check_every = kFuzzCheckEvery;
     const double engine_rate =
         rate(n, seconds, [&](std::size_t i) { (void)replay(traces[i], engine_only); });
     // spec-cost: how many engine-only runs one differential run costs
     // (the pcpu target's rate also includes its Z3 checks).
-    std::printf("%-12s %12.0f %14.0f %9.2fx %11.0f %11.0f\n", name.c_str(), target_rate,
-                engine_rate, engine_rate / target_rate, median_us, max_us);
+    std::printf("%-12s %12.0f %14.0f %9.2fx %11.0f %11.0f %10s\n", name.c_str(), target_rate,
+                engine_rate, engine_rate / target_rate, median_us, max_us, ops_per_input.c_str());
   }
 
   if (only)
