@@ -475,6 +475,9 @@ VmStruct *Vmalloc::alloc_vm_area(u64 size) {
     return nullptr;
   PageTables &pt = m_.pt();
   const u64 end = area->addr + page_align(size);
+  // Room for up to 4 GiB of slots at once; a larger area grows as its page
+  // tables are built (they run out long before a huge size is reached).
+  area->ptes.reserve(std::min<u64>(page_align(size) >> PAGE_SHIFT, u64{1} << 20));
   if (!pt.ensure_pte_slots(pt.kernel_root(), area->addr, end, area->ptes)) {
     free_vm_area(area);
     return nullptr;
