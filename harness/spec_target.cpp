@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string_view>
 
@@ -458,8 +459,9 @@ bool SpecTarget::models(const std::string &op) {
 namespace {
 
 // The user-space ops the spec follows (SpecTarget::follows), and among them
-// the ones after which it can no longer follow: they give user space a
-// reference on a kernel page or map a raw PFN, possibly one the spec owns.
+// the ones after which it can no longer follow: they map raw PFNs into user
+// space (possibly frames the spec holds) without a reference or a mapcount,
+// so nothing tells the spec which of its frames user space may write.
 constexpr std::string_view kUserOps[] = {"mm_create",
                                          "mmput",
                                          "file_create",
@@ -477,10 +479,12 @@ constexpr std::string_view kUserOps[] = {"mm_create",
                                          "follow_pfn",
                                          "access_remote_vm",
                                          "remap_vmalloc_range",
-                                         "remap_vmalloc_range_partial"};
-constexpr std::string_view kUserOpsTakingKernelPages[] = {
-    "vm_insert_page",  "vmf_insert_pfn", "vmf_insert_pfn_prot", "remap_pfn_range",
-    "vm_iomap_memory", "alloc_set_pte",  "finish_fault"};
+                                         "remap_vmalloc_range_partial",
+                                         "vm_insert_page",
+                                         "alloc_set_pte",
+                                         "finish_fault"};
+constexpr std::string_view kUserOpsMappingRawPfns[] = {"vmf_insert_pfn", "vmf_insert_pfn_prot",
+                                                       "remap_pfn_range", "vm_iomap_memory"};
 // touch(mm, addr, mode) and the like: a user access, which may fault pages in.
 constexpr std::string_view kUserAccessOps[] = {"touch", "expect_fault", "probe"};
 
@@ -498,17 +502,42 @@ const VmAreaStruct *engine_vma(const Kernel &k, u64 id) {
   return nullptr;
 }
 
+// The spec's frames whose engine page user space maps (mapcount > 0): the
+// pages of each spec area, matched by position with the engine's area at the
+// same address, and the page handles (a handle is its engine PFN).
+std::set<u64> user_mapped_frames(const spec::VmallocSpec &sp, const Kernel &k) {
+  const PhysMem &mem = k.machine().mem();
+  const auto mapped = [&mem](Pfn pfn) { return mem.pfn_valid(pfn) && mem.peek(pfn).mapcount > 0; };
+  const Vmalloc &v = k.vmalloc();
+  std::set<u64> out;
+  for (const spec::Area &a : sp.areas()) {
+    if (a.kind != spec::AreaKind::VmArea || a.pages.empty())
+      continue;
+    const auto it = v.busy_areas().find(a.start);
+    if (it == v.busy_areas().end() || it->second.vm_id == 0)
+      continue; // compare_state reports the mismatch
+    const VmStruct &vm = *v.vm_structs().at(it->second.vm_id);
+    for (std::size_t i = 0; i < a.pages.size() && i < vm.pages.size(); ++i)
+      if (mapped(vm.pages[i]))
+        out.insert(a.pages[i]);
+  }
+  for (const auto &[handle, frame] : sp.handle_frames())
+    if (mapped(handle))
+      out.insert(frame);
+  return out;
+}
+
 } // namespace
 
 bool SpecTarget::follows(const std::string &op, const std::vector<Value> &args) {
   if (listed(kUserAccessOps, op))
     return args.size() == 3;
-  return listed(kUserOps, op) || listed(kUserOpsTakingKernelPages, op);
+  return listed(kUserOps, op) || listed(kUserOpsMappingRawPfns, op);
 }
 
 std::string SpecTarget::follow(const std::string &op, const std::vector<Value> &args,
                                const OpOutcome &engine, const Kernel &k) {
-  if (listed(kUserOpsTakingKernelPages, op)) {
+  if (listed(kUserOpsMappingRawPfns, op)) {
     desynced_ = true;
     return {};
   }
@@ -541,8 +570,8 @@ std::string SpecTarget::follow(const std::string &op, const std::vector<Value> &
       if (engine_einval)
         return "spec predicts the vmalloc side accepts the range (a VM_USERMAP area holds it), "
                "engine returned -EINVAL";
-      desynced_ = true; // pages were inserted: user space holds references
-      return {};
+      // Pages were inserted (all of them, or those before a user-side
+      // error): followed below like any user op.
     }
     // A stale VMA handle: refused before the vmalloc side is looked at.
   }
@@ -557,6 +586,7 @@ std::string SpecTarget::follow(const std::string &op, const std::vector<Value> &
   if (std::string err = spec_.follow_user_op(free_now, k.machine().pt().table_pages(), fail_now);
       !err.empty())
     return op + ": " + err;
+  spec_.set_user_mapped(user_mapped_frames(spec_, k));
   return {};
 }
 

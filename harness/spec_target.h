@@ -32,13 +32,14 @@ public:
   static bool follows(const std::string &op, const std::vector<Value> &args);
 
   // Runs a followed op. remap_vmalloc_range(_partial) has its vmalloc side
-  // predicted (an -EINVAL there changes nothing, so the comparison goes on;
-  // once pages are inserted it ends). Ops that take references on kernel
-  // pages or map raw PFNs (vm_insert_page, remap_pfn_range, ...) end the
-  // comparison: user space can then hold or write pages the spec owns.
+  // predicted (an -EINVAL there changes nothing). Ops that map raw PFNs
+  // (remap_pfn_range, vmf_insert_pfn, ...) end the comparison: user space
+  // may then write frames the spec holds without the spec knowing which.
   // Every other one hands the spec its effect on the page allocator, the
-  // page tables and fault injection (spec::VmallocSpec::follow_user_op).
-  // Returns the first disagreement, or empty.
+  // page tables and fault injection (spec::VmallocSpec::follow_user_op),
+  // and which of the spec's frames user space now maps
+  // (spec::VmallocSpec::set_user_mapped). Returns the first disagreement,
+  // or empty.
   std::string follow(const std::string &op, const std::vector<Value> &args, const OpOutcome &engine,
                      const Kernel &k);
 

@@ -301,7 +301,7 @@ std::string VmallocSpec::summary() const {
        " user_pages=";
   for (unsigned n = 0; n < cfg_.nodes; ++n)
     s += std::to_string(user_[n][0]) + "/" + std::to_string(user_[n][1]) + ",";
-  s += " ptes=";
+  s += " user_mapped=" + std::to_string(user_mapped_.size()) + " ptes=";
   for (auto it = ptes_.begin(); it != ptes_.end();) {
     const u64 first = it->first;
     u64 n = 0;
@@ -407,6 +407,9 @@ std::string VmallocSpec::check() const {
     }
   if (user_tables_ > user_pages)
     return "more user page tables than pages user space holds";
+  for (u64 f : user_mapped_)
+    if (frames_.count(f) == 0)
+      return "frame " + std::to_string(f) + " is user-mapped but not held";
   for (unsigned n = 0; n < cfg_.nodes; ++n)
     for (unsigned z = 0; z < kNumZones; ++z)
       if (free_[n][z] + used[n][z] != capacity_[n][z])

@@ -218,7 +218,9 @@ std::optional<u64> VmallocSpec::alloc_frame(int node, Gfp gfp, unsigned order, F
 
 void VmallocSpec::free_frame(u64 frame) {
   const auto it = frames_.find(frame);
-  free_[it->second.node][static_cast<unsigned>(it->second.zone)] += u64{1} << it->second.order;
+  const unsigned n = it->second.node, z = static_cast<unsigned>(it->second.zone);
+  // A frame user space still maps stays allocated: user space holds it now.
+  (user_mapped_.erase(frame) != 0 ? user_ : free_)[n][z] += u64{1} << it->second.order;
   frames_.erase(it);
 }
 
@@ -309,6 +311,19 @@ std::string VmallocSpec::follow_user_op(const std::vector<std::array<u64, kNumZo
   user_tables_ = table_pages_now - table_pages_;
   fail_remaining_ = fail_remaining_now;
   return {};
+}
+
+void VmallocSpec::set_user_mapped(std::set<u64> frames) {
+  for (u64 f : frames)
+    forget_contents(frames_.at(f));
+  user_mapped_ = std::move(frames);
+}
+
+std::vector<std::pair<u64, u64>> VmallocSpec::handle_frames() const {
+  std::vector<std::pair<u64, u64>> out;
+  for (const auto &[h, p] : handles_)
+    out.emplace_back(h, p.frame);
+  return out;
 }
 
 int VmallocSpec::remap_vmalloc_check(u64 uaddr, u64 kaddr, u64 size) const {

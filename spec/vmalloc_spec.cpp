@@ -443,12 +443,14 @@ u64 VmallocSpec::vmalloc_range(u64 size, u64 align, u64 start, u64 end, Gfp gfp,
 
 // The nested pages[] area holds page pointers the spec cannot know.
 void VmallocSpec::mark_frames_unknown(const Area &area) {
-  for (u64 f : area.pages) {
-    Frame &frame = frames_.at(f);
-    frame.zero = false;
-    frame.bytes.clear();
-    frame.known.clear();
-  }
+  for (u64 f : area.pages)
+    forget_contents(frames_.at(f));
+}
+
+void VmallocSpec::forget_contents(Frame &frame) {
+  frame.zero = false;
+  frame.bytes.clear();
+  frame.known.clear();
 }
 
 u64 VmallocSpec::vmalloc_area_node(u64 addr, Gfp gfp, int node) {

@@ -324,6 +324,15 @@ public:
   u64 user_pages(unsigned node, Zone zone) const {
     return user_[node][static_cast<unsigned>(zone)];
   }
+  // After a user-space op: the frames the spec holds (pages of its areas,
+  // page handles) that user space now maps too (remap_vmalloc_range,
+  // vm_insert_page, ...). User space may write them, so their contents
+  // become unknown; and when the spec lets one go (vfree, __free_pages) it
+  // stays allocated, as a page user space holds, until a user-space op
+  // returns it (follow_user_op).
+  void set_user_mapped(std::set<u64> frames);
+  // Page handles and the frames they name.
+  std::vector<std::pair<u64, u64>> handle_frames() const;
 
   // ---- introspection
   // -------------------------------------------------------------------------------------------
@@ -381,6 +390,7 @@ private:
   void unmap_range(u64 start, u64 end);
   std::optional<u64> handle_frame(u64 handle) const;
   void mark_frames_unknown(const Area &area);
+  static void forget_contents(Frame &frame); // every byte unknown
 
   // ---- placement (spec/placement.cpp) ----
   std::optional<u64> lowest_fit(u64 size, u64 align, u64 vstart, u64 vend) const;
@@ -459,6 +469,7 @@ private:
   // page tables among them, and the number of user page-table pages.
   std::vector<std::array<u64, kNumZones>> user_;
   u64 user_tables_ = 0;
+  std::set<u64> user_mapped_; // frames the spec holds that user space maps too
 
   std::array<u64, kNumFailKinds> fail_remaining_{};
   std::vector<std::vector<u64>> deferred_; // per CPU: vfree_atomic's list, oldest first

@@ -333,6 +333,33 @@ TEST(Executor, differential_replay_follows_user_space_ops) {
   EXPECT_EQ(r.spec_stopped_at, 0) << r.report("t");
 }
 
+// Pages user space maps outlive the kernel's reference: the spec counts them
+// as user space's from the vfree or __free_pages on, until munmap returns
+// them, and forgets their contents (user space may write them).
+TEST(Executor, differential_replay_follows_kernel_pages_mapped_into_user_space) {
+  ReplayOptions diff;
+  diff.differential = true;
+  const ReplayResult r = run("config cpus=2 nodes=1 mem=64M\n"
+                             "a = vmalloc_user(2*4096)\n"
+                             "p = alloc_page(GFP_KERNEL)\n"
+                             "mm = mm_create()\n"
+                             "v = mmap(mm, 0x400000, 2*4096, VM_READ|VM_WRITE|VM_SHARED)\n"
+                             "w = mmap(mm, 0x800000, 4096, VM_READ|VM_WRITE|VM_SHARED)\n"
+                             "remap_vmalloc_range(v, a, 0) -> 0\n"
+                             "vm_insert_page(w, 0x800000, p) -> 0\n"
+                             "access_remote_vm(mm, 0x400010, \"user\", FOLL_WRITE) -> 4\n"
+                             "vread(a+16, 4) -> \"user\"\n"
+                             "vfree(a)\n"
+                             "__free_pages(p, 0)\n"
+                             "b = vmalloc(0x3000)\n"
+                             "munmap(mm, 0x400000, 2*4096) -> 0\n"
+                             "mmput(mm)\n"
+                             "c = vmalloc(0x3000)\n",
+                             diff);
+  EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
+  EXPECT_EQ(r.spec_stopped_at, 0) << r.report("t");
+}
+
 // An engine whose remap_vmalloc_range_partial ignores VM_USERMAP (the
 // remap_no_usermap_check mutant), or refuses a VM_USERMAP area, disagrees
 // with the spec's prediction of the vmalloc side.
