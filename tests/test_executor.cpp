@@ -313,10 +313,18 @@ TEST(Executor, sparse_invariant_checks_report_the_op_that_broke_the_invariant) {
 // The spec follows user address spaces: faults, mmap and munmap hand it
 // their effect on the page allocator, so the vmalloc ops after them are
 // still compared, to the end of the trace.
-TEST(Executor, differential_replay_follows_user_space_ops) {
+// Replays `body` on engine and spec and expects the spec to compare every
+// op, to the end.
+void expect_compared_to_the_end(const std::string &body) {
   ReplayOptions diff;
   diff.differential = true;
-  const ReplayResult r = run("config cpus=2 nodes=1 mem=64M\n"
+  const ReplayResult r = run(body, diff);
+  EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
+  EXPECT_EQ(r.spec_stopped_at, 0) << r.report("t");
+}
+
+TEST(Executor, differential_replay_follows_user_space_ops) {
+  expect_compared_to_the_end("config cpus=2 nodes=1 mem=64M\n"
                              "mm = mm_create()\n"
                              "v = mmap(mm, 0x400000, 4*4096, VM_READ|VM_WRITE)\n"
                              "touch(mm, 0x400000, write)\n"
@@ -327,19 +335,14 @@ TEST(Executor, differential_replay_follows_user_space_ops) {
                              "remap_vmalloc_range(v, a, 0) -> -EINVAL\n"
                              "vfree(a)\n"
                              "mmput(mm)\n"
-                             "c = vmalloc(0x1000)\n",
-                             diff);
-  EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
-  EXPECT_EQ(r.spec_stopped_at, 0) << r.report("t");
+                             "c = vmalloc(0x1000)\n");
 }
 
 // Pages user space maps outlive the kernel's reference: the spec counts them
 // as user space's from the vfree or __free_pages on, until munmap returns
 // them, and forgets their contents (user space may write them).
 TEST(Executor, differential_replay_follows_kernel_pages_mapped_into_user_space) {
-  ReplayOptions diff;
-  diff.differential = true;
-  const ReplayResult r = run("config cpus=2 nodes=1 mem=64M\n"
+  expect_compared_to_the_end("config cpus=2 nodes=1 mem=64M\n"
                              "a = vmalloc_user(2*4096)\n"
                              "p = alloc_page(GFP_KERNEL)\n"
                              "mm = mm_create()\n"
@@ -354,10 +357,7 @@ TEST(Executor, differential_replay_follows_kernel_pages_mapped_into_user_space) 
                              "b = vmalloc(0x3000)\n"
                              "munmap(mm, 0x400000, 2*4096) -> 0\n"
                              "mmput(mm)\n"
-                             "c = vmalloc(0x3000)\n",
-                             diff);
-  EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
-  EXPECT_EQ(r.spec_stopped_at, 0) << r.report("t");
+                             "c = vmalloc(0x3000)\n");
 }
 
 // An engine whose remap_vmalloc_range_partial ignores VM_USERMAP (the
@@ -365,12 +365,12 @@ TEST(Executor, differential_replay_follows_kernel_pages_mapped_into_user_space) 
 // with the spec's prediction of the vmalloc side.
 TEST(Executor, the_spec_predicts_the_vmalloc_side_of_remap_vmalloc_range) {
   const auto with_remap_result = [](int ret) {
-    auto *t = new OpTable(default_op_table());
+    auto t = std::make_unique<OpTable>(default_op_table());
     t->add({"remap_vmalloc_range_partial", "remap_vmalloc_range_partial(v, uaddr, kaddr, size)",
             [ret](ExecContext &, const std::vector<Value> &) {
               return OpResult::ok(ret == 0 ? Value::integer(0) : Value::error(ret));
             }});
-    return std::unique_ptr<OpTable>(t);
+    return t;
   };
   const std::string body = "config cpus=1 nodes=1 mem=64M\n"
                            "plain = vmalloc(0x2000)\n"
