@@ -265,11 +265,14 @@ bool VmallocSpec::ensure_tables(u64 va) {
 }
 
 int VmallocSpec::map_frames(u64 start, std::span<const u64> frames, const char *function) {
+  // `next`: the first PTE at or above va, walked along with it.
+  auto next = ptes_.lower_bound(start);
   for (std::size_t i = 0; i < frames.size(); ++i) {
     const u64 va = start + i * PAGE_SIZE;
-    if (!ensure_tables(va))
+    // One PTE table per 2 MiB: its tables are those of the 2 MiB's first page.
+    if ((i == 0 || (va & (PMD_SIZE - 1)) == 0) && !ensure_tables(va))
       return -ENOMEM;
-    if (ptes_.count(va) != 0) {
+    if (next != ptes_.end() && next->first == va) {
       warn(function, "PTE already present at " + hex(va));
       return -EBUSY;
     }
@@ -277,7 +280,7 @@ int VmallocSpec::map_frames(u64 start, std::span<const u64> frames, const char *
       warn(function, "no page to map at " + hex(va));
       return -ENOMEM;
     }
-    ptes_.emplace(va, frames[i]);
+    ptes_.emplace_hint(next, va, frames[i]);
   }
   return 0;
 }
