@@ -528,7 +528,6 @@ private:
   std::size_t pos_ = 0;
 };
 
-// A value of an argument kind that also takes any 64-bit literal.
 // The raw page-table calls (map_kernel_range_noflush, unmap_kernel_range
 // and _noflush) BUG when the page-aligned size is 0: size 0, or a size
 // within a page of 2^64 (any other bad range is a WARN and -EINVAL). The
@@ -541,6 +540,7 @@ bool raw_range_size_ok(u64 size) {
   return size != 0 && size <= kMaxRawRange;
 }
 
+// A value of an argument kind that also takes any 64-bit literal.
 template <std::size_t N> u64 pick(Reader &r, const std::array<u64, N> &table) {
   const std::uint8_t s = r.byte();
   return s == kLiteral ? r.literal() : table[s % N];

@@ -13,7 +13,8 @@ namespace {
 
 constexpr u64 kMiB = u64{1} << 20;
 constexpr u64 kGiB = u64{1} << 30;
-constexpr u64 kMaxOrderBlock = u64{4} << 20; // one MAX_ORDER buddy block
+constexpr u64 kMaxOrderBlock = u64{4} << 20;           // one MAX_ORDER buddy block
+constexpr u64 kDma32LimitPfn = (4 * kGiB) / PAGE_SIZE; // frames below it are DMA32
 
 std::string hex(u64 v) {
   char buf[32];
@@ -66,11 +67,10 @@ VmallocSpec::VmallocSpec(const SpecConfig &cfg) : cfg_(cfg) {
   const u64 half = cfg.mem_per_node / 2;
   const u64 base = half >= 4 * kGiB ? 0 : ((4 * kGiB - half) / kMaxOrderBlock) * kMaxOrderBlock;
   base_pfn_ = base / PAGE_SIZE;
-  const u64 dma32_limit_pfn = (4 * kGiB) / PAGE_SIZE;
   for (unsigned n = 0; n < cfg.nodes; ++n) {
-    const u64 first = base / PAGE_SIZE + u64{n} * pages_per_node_;
+    const u64 first = base_pfn_ + u64{n} * pages_per_node_;
     const u64 last = first + pages_per_node_;
-    const u64 dma32 = first >= dma32_limit_pfn ? 0 : std::min(last, dma32_limit_pfn) - first;
+    const u64 dma32 = first >= kDma32LimitPfn ? 0 : std::min(last, kDma32LimitPfn) - first;
     capacity_.push_back({dma32, pages_per_node_ - dma32});
   }
   free_ = capacity_;
@@ -164,7 +164,7 @@ std::optional<VmallocSpec::Loc> VmallocSpec::location_of_pfn(u64 pfn) const {
   if (pfn < base_pfn_ || pfn - base_pfn_ >= u64{cfg_.nodes} * pages_per_node_)
     return std::nullopt;
   const unsigned node = static_cast<unsigned>((pfn - base_pfn_) / pages_per_node_);
-  return Loc{node, pfn < (4 * kGiB) / PAGE_SIZE ? Zone::DMA32 : Zone::Normal};
+  return Loc{node, pfn < kDma32LimitPfn ? Zone::DMA32 : Zone::Normal};
 }
 
 // alloc_pages_node(): fault injection first (not for __GFP_NOFAIL), then the

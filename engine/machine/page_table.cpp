@@ -227,7 +227,7 @@ int PageTables::map_huge(Pfn root, u64 va, Pfn pfn, pgprot_t prot) {
   return 0;
 }
 
-std::optional<u64> PageTables::ensure_pte_slot(Pfn root, u64 va) {
+std::optional<Pfn> PageTables::ensure_pte_table(Pfn root, u64 va) {
   if (!canonical(va))
     return std::nullopt;
   Pfn table = 0;
@@ -236,22 +236,24 @@ std::optional<u64> PageTables::ensure_pte_slot(Pfn root, u64 va) {
       diag_.warn("ensure_pte_slot", "huge PMD mapping covers the address", va);
     return std::nullopt;
   }
-  return slot_of(table, index(va, 1));
+  return table;
+}
+
+std::optional<u64> PageTables::ensure_pte_slot(Pfn root, u64 va) {
+  const std::optional<Pfn> table = ensure_pte_table(root, va);
+  if (!table)
+    return std::nullopt;
+  return slot_of(*table, index(va, 1));
 }
 
 bool PageTables::ensure_pte_slots(Pfn root, u64 start, u64 end, std::vector<u64> &slots) {
   for (u64 va = start; va < end;) {
-    if (!canonical(va))
+    const std::optional<Pfn> table = ensure_pte_table(root, va);
+    if (!table)
       return false;
-    Pfn table = 0;
-    if (int err = descend_alloc(root, va, 1, &table); err != 0) {
-      if (err == -EBUSY)
-        diag_.warn("ensure_pte_slot", "huge PMD mapping covers the address", va);
-      return false;
-    }
     const u64 table_end = std::min(end, (va | (PMD_SIZE - 1)) + 1);
     for (; va < table_end; va += PAGE_SIZE)
-      slots.push_back(slot_of(table, index(va, 1)));
+      slots.push_back(slot_of(*table, index(va, 1)));
   }
   return true;
 }
@@ -447,18 +449,18 @@ std::string PageTables::check() const {
 void PageTables::hash_table(StateHasher &h, Pfn table, unsigned level, unsigned lo,
                             unsigned hi) const {
   // An empty table hashes as its tag alone, read or not.
-  TableBuf e{};
-  const bool empty = known_empty(table);
-  if (!empty)
+  if (!known_empty(table)) {
+    TableBuf e{};
     read_table(table, lo, hi, e.data());
-  for (unsigned i = lo; i <= hi && !empty; ++i) {
-    const u64 v = e[i - lo];
-    if (v == 0)
-      continue;
-    h.add((u64{level} << 16) | i);
-    h.add(v);
-    if (level > 1 && present(v) && !is_huge_leaf(v, level))
-      hash_table(h, entry_pfn(v), level - 1, 0, kEntries - 1);
+    for (unsigned i = lo; i <= hi; ++i) {
+      const u64 v = e[i - lo];
+      if (v == 0)
+        continue;
+      h.add((u64{level} << 16) | i);
+      h.add(v);
+      if (level > 1 && present(v) && !is_huge_leaf(v, level))
+        hash_table(h, entry_pfn(v), level - 1, 0, kEntries - 1);
+    }
   }
   h.tag(0x7ab1e0 + level);
 }

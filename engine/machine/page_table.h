@@ -109,6 +109,9 @@ private:
   // tables. 0 on success with *table set; -ENOMEM, or -EBUSY when a huge leaf
   // sits in the way.
   int descend_alloc(Pfn root, u64 va, unsigned level, Pfn *table);
+  // The PTE table covering va, built if missing; nullopt (a WARN when a huge
+  // leaf is in the way) when it cannot be.
+  std::optional<Pfn> ensure_pte_table(Pfn root, u64 va);
   void read_table(Pfn table, unsigned lo, unsigned hi, u64 *out) const;
   // O(1): the table's frame is known to hold only zero entries without
   // reading it (a fresh __GFP_ZERO table nothing was written to).
