@@ -458,10 +458,13 @@ bool SpecTarget::models(const std::string &op) {
 
 namespace {
 
-// The user-space ops the spec follows (SpecTarget::follows), and among them
-// the ones after which it can no longer follow: they map raw PFNs into user
-// space (possibly frames the spec holds) without a reference or a mapcount,
-// so nothing tells the spec which of its frames user space may write.
+// The user-space ops the spec follows (SpecTarget::follows). Among them
+// the raw PFN maps (vmf_insert_pfn*, remap_pfn_range, vm_iomap_memory) may
+// map frames the spec holds, without a reference or a mapcount; they are
+// followed like the rest because nothing writes through them: their PTEs
+// are special, so access_remote_vm (the only user-side op that stores
+// data) refuses them, a user-mode touch stores nothing, and a COW fault
+// only reads the frame it copies.
 constexpr std::string_view kUserOps[] = {"mm_create",
                                          "mmput",
                                          "file_create",
@@ -482,9 +485,11 @@ constexpr std::string_view kUserOps[] = {"mm_create",
                                          "remap_vmalloc_range_partial",
                                          "vm_insert_page",
                                          "alloc_set_pte",
-                                         "finish_fault"};
-constexpr std::string_view kUserOpsMappingRawPfns[] = {"vmf_insert_pfn", "vmf_insert_pfn_prot",
-                                                       "remap_pfn_range", "vm_iomap_memory"};
+                                         "finish_fault",
+                                         "vmf_insert_pfn",
+                                         "vmf_insert_pfn_prot",
+                                         "remap_pfn_range",
+                                         "vm_iomap_memory"};
 // touch(mm, addr, mode) and the like: a user access, which may fault pages in.
 constexpr std::string_view kUserAccessOps[] = {"touch", "expect_fault", "probe"};
 
@@ -492,24 +497,46 @@ bool listed(std::span<const std::string_view> names, std::string_view op) {
   return std::find(names.begin(), names.end(), op) != names.end();
 }
 
+// The user-space ops that neither change a user mapping nor write through
+// one, so the spec's user views (VmallocSpec::add_user_views) outlive them:
+// reads, and the ops that only create objects. (A remap only adds
+// mappings; SpecTarget::follow handles it.)
+bool keeps_user_views(const std::string &op, const std::vector<Value> &args) {
+  if (op == "mm_create" || op == "file_create" || op == "follow_pfn")
+    return true;
+  if (listed(kUserAccessOps, op))
+    return args.size() == 3 && args[2].kind == ValueKind::Symbol && args[2].text != "write";
+  if (op == "access_remote_vm")
+    return args.size() == 4 && args[2].kind == ValueKind::Int && args[3].kind == ValueKind::Int &&
+           (args[3].num & FOLL_WRITE) == 0;
+  return false;
+}
+
 // The engine's VMA with this id, as it is now (mprotect may have split it
-// since the handle was bound), or nullptr.
-const VmAreaStruct *engine_vma(const Kernel &k, u64 id) {
-  for (const auto &[mm_id, mm] : k.usermm().mms())
+// since the handle was bound), or nullptr; `mm_id` is set to its mm's id.
+const VmAreaStruct *engine_vma(const Kernel &k, u64 id, u64 *mm_id = nullptr) {
+  for (const auto &[mid, mm] : k.usermm().mms())
     for (const auto &[start, vma] : mm.vmas)
-      if (vma.id == id)
+      if (vma.id == id) {
+        if (mm_id != nullptr)
+          *mm_id = mid;
         return &vma;
+      }
   return nullptr;
 }
 
-// The spec's frames whose engine page user space maps (mapcount > 0): the
-// pages of each spec area, matched by position with the engine's area at the
-// same address, and the page handles (a handle is its engine PFN).
-std::set<u64> user_mapped_frames(const spec::VmallocSpec &sp, const Kernel &k) {
+// The spec's frames whose engine page user space maps (mapcount > 0), with
+// that mapcount: the pages of each spec area, matched by position with the
+// engine's area at the same address, and the page handles (a handle is its
+// engine PFN).
+std::map<u64, u64> user_mapped_frames(const spec::VmallocSpec &sp, const Kernel &k) {
   const PhysMem &mem = k.machine().mem();
-  const auto mapped = [&mem](Pfn pfn) { return mem.pfn_valid(pfn) && mem.peek(pfn).mapcount > 0; };
+  const auto mapped = [&mem](Pfn pfn) -> u64 {
+    const std::int32_t mc = mem.pfn_valid(pfn) ? mem.peek(pfn).mapcount : 0;
+    return mc > 0 ? static_cast<u64>(mc) : 0;
+  };
   const Vmalloc &v = k.vmalloc();
-  std::set<u64> out;
+  std::map<u64, u64> out;
   for (const spec::Area &a : sp.areas()) {
     if (a.kind != spec::AreaKind::VmArea || a.pages.empty())
       continue;
@@ -518,12 +545,12 @@ std::set<u64> user_mapped_frames(const spec::VmallocSpec &sp, const Kernel &k) {
       continue; // compare_state reports the mismatch
     const VmStruct &vm = *v.vm_structs().at(it->second.vm_id);
     for (std::size_t i = 0; i < a.pages.size() && i < vm.pages.size(); ++i)
-      if (mapped(vm.pages[i]))
-        out.insert(a.pages[i]);
+      if (const u64 mc = mapped(vm.pages[i]))
+        out[a.pages[i]] = mc;
   }
   for (const auto &[handle, frame] : sp.handle_frames())
-    if (mapped(handle))
-      out.insert(frame);
+    if (const u64 mc = mapped(handle))
+      out[frame] = mc;
   return out;
 }
 
@@ -532,28 +559,44 @@ std::set<u64> user_mapped_frames(const spec::VmallocSpec &sp, const Kernel &k) {
 bool SpecTarget::follows(const std::string &op, const std::vector<Value> &args) {
   if (listed(kUserAccessOps, op))
     return args.size() == 3;
-  return listed(kUserOps, op) || listed(kUserOpsMappingRawPfns, op);
+  return listed(kUserOps, op);
 }
 
 std::string SpecTarget::follow(const std::string &op, const std::vector<Value> &args,
                                const OpOutcome &engine, const Kernel &k) {
-  if (listed(kUserOpsMappingRawPfns, op)) {
-    desynced_ = true;
-    return {};
+  const bool remap = op == "remap_vmalloc_range" || op == "remap_vmalloc_range_partial";
+  if (!remap && !keeps_user_views(op, args))
+    spec_.drop_user_views();
+  if (op == "access_remote_vm" && keeps_user_views(op, args) &&
+      engine.result.value.kind == ValueKind::Bytes) {
+    const Value *mm = args[0].field("id");
+    if (mm != nullptr)
+      if (std::string err = spec_.check_user_read(mm->num, args[1].num, engine.result.value.text);
+          !err.empty())
+        return op + ": " + err;
   }
-  if (op == "remap_vmalloc_range" || op == "remap_vmalloc_range_partial") {
+  if (remap) {
     const Value *id = args.empty() ? nullptr : args[0].field("id");
-    const VmAreaStruct *vma = id ? engine_vma(k, id->num) : nullptr;
+    u64 mm_id = 0;
+    const VmAreaStruct *vma = id ? engine_vma(k, id->num, &mm_id) : nullptr;
     if (vma != nullptr) {
       int verdict = -EINVAL;
+      // The range remap_vmalloc_range_partial is asked to map.
+      u64 uaddr = 0, kaddr = 0, size = 0;
       if (op == "remap_vmalloc_range_partial") {
-        verdict = spec_.remap_vmalloc_check(args[1].num, args[2].num, args[3].num);
+        uaddr = args[1].num;
+        kaddr = args[2].num;
+        size = args[3].num;
+        verdict = spec_.remap_vmalloc_check(uaddr, kaddr, size);
       } else {
         // The whole VMA from page offset pgoff of the area at addr.
         const u64 addr = args[1].num, pgoff = args[2].num;
-        if (pgoff <= (~u64{0} >> PAGE_SHIFT) && addr <= ~u64{0} - (pgoff << PAGE_SHIFT))
-          verdict = spec_.remap_vmalloc_check(vma->vm_start, addr + (pgoff << PAGE_SHIFT),
-                                              vma->vm_end - vma->vm_start);
+        if (pgoff <= (~u64{0} >> PAGE_SHIFT) && addr <= ~u64{0} - (pgoff << PAGE_SHIFT)) {
+          uaddr = vma->vm_start;
+          kaddr = addr + (pgoff << PAGE_SHIFT);
+          size = vma->vm_end - vma->vm_start;
+          verdict = spec_.remap_vmalloc_check(uaddr, kaddr, size);
+        }
       }
       const Value &got = engine.result.value;
       const bool engine_einval =
@@ -570,8 +613,11 @@ std::string SpecTarget::follow(const std::string &op, const std::vector<Value> &
       if (engine_einval)
         return "spec predicts the vmalloc side accepts the range (a VM_USERMAP area holds it), "
                "engine returned -EINVAL";
-      // Pages were inserted (all of them, or those before a user-side
-      // error): followed below like any user op.
+      // Pages were inserted: all of them (the spec now knows what each user
+      // page maps), or those before a user-side error (followed below like
+      // any user op: they count as mapped from elsewhere).
+      if (got.kind == ValueKind::Int && got.num == 0)
+        spec_.add_user_views(mm_id, uaddr, kaddr, (size + PAGE_SIZE - 1) & PAGE_MASK);
     }
     // A stale VMA handle: refused before the vmalloc side is looked at.
   }
@@ -586,7 +632,8 @@ std::string SpecTarget::follow(const std::string &op, const std::vector<Value> &
   if (std::string err = spec_.follow_user_op(free_now, k.machine().pt().table_pages(), fail_now);
       !err.empty())
     return op + ": " + err;
-  spec_.set_user_mapped(user_mapped_frames(spec_, k));
+  if (std::string err = spec_.set_user_mapped(user_mapped_frames(spec_, k)); !err.empty())
+    return op + ": " + err;
   return {};
 }
 

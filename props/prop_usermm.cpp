@@ -409,8 +409,10 @@ RC_GTEST_PROP(UserMmProps, remap_vmalloc_range_maps_exactly_usermap_areas_that_h
                      : k.vmalloc().vmalloc(area_pages * PAGE_SIZE);
   RC_ASSERT(a != 0);
   std::string pattern(area_pages * PAGE_SIZE, '\0');
+  // Every page holds different bytes (i * 7 alone repeats each page), so a
+  // user page mapping the wrong kernel page reads wrong.
   for (std::size_t i = 0; i < pattern.size(); ++i)
-    pattern[i] = static_cast<char>((i * 7 + 1) & 0xff);
+    pattern[i] = static_cast<char>((i * 7 + 1 + i / PAGE_SIZE * 31) & 0xff);
   RC_ASSERT(
       k.vmalloc().vwrite({reinterpret_cast<const std::uint8_t *>(pattern.data()), pattern.size()},
                          a) == static_cast<long>(pattern.size()));

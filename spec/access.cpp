@@ -52,17 +52,45 @@ bool VmallocSpec::read_page(u64 va, std::size_t len, std::uint8_t *out, std::uin
   const auto pte = ptes_.find(va & PAGE_MASK);
   if (pte == ptes_.end())
     return false;
-  const std::size_t off = static_cast<std::size_t>(va % PAGE_SIZE);
-  const auto frame = frames_.find(pte->second);
-  if (frame == frames_.end() || frame->second.bytes.empty()) {
-    const bool zero = frame != frames_.end() && frame->second.zero;
+  read_frame(pte->second, static_cast<std::size_t>(va % PAGE_SIZE), len, out, known);
+  return true;
+}
+
+// Copies [off, off + len) of a frame's first page; a frame freed since reads
+// as unknown.
+void VmallocSpec::read_frame(u64 frame, std::size_t off, std::size_t len, std::uint8_t *out,
+                             std::uint8_t *known) const {
+  const auto it = frames_.find(frame);
+  if (it == frames_.end() || it->second.bytes.empty()) {
+    const bool zero = it != frames_.end() && it->second.zero;
     std::memset(out, 0, len);
     std::memset(known, zero ? 1 : 0, len);
-    return true;
+    return;
   }
-  std::memcpy(out, frame->second.bytes.data() + off, len);
-  std::memcpy(known, frame->second.known.data() + off, len);
-  return true;
+  std::memcpy(out, it->second.bytes.data() + off, len);
+  std::memcpy(known, it->second.known.data() + off, len);
+}
+
+std::string VmallocSpec::check_user_read(u64 mm, u64 addr, std::string_view got) const {
+  std::array<std::uint8_t, PAGE_SIZE> want{}, known{};
+  for (std::size_t done = 0; done < got.size();) {
+    const u64 va = addr + done;
+    const std::size_t off = static_cast<std::size_t>(va % PAGE_SIZE);
+    const std::size_t n = std::min<std::size_t>(got.size() - done, PAGE_SIZE - off);
+    const auto view = user_views_.find({mm, va - off});
+    if (view != user_views_.end()) {
+      read_frame(view->second.frame, off, n, want.data(), known.data());
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto byte = static_cast<std::uint8_t>(got[done + i]);
+        if (known[i] && want[i] != byte)
+          return "user byte " + hex(va + i) + " of mm " + std::to_string(mm) + " reads " +
+                 hex(byte) + ", but it maps " + hex(view->second.kva + off + i) +
+                 " (remap_vmalloc_range), which holds " + hex(want[i]);
+      }
+    }
+    done += n;
+  }
+  return {};
 }
 
 // Writes into the frame mapped at va, if any (unmapped pages are skipped).

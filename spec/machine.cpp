@@ -316,10 +316,34 @@ std::string VmallocSpec::follow_user_op(const std::vector<std::array<u64, kNumZo
   return {};
 }
 
-void VmallocSpec::set_user_mapped(std::set<u64> frames) {
-  for (u64 f : frames)
-    forget_contents(frames_.at(f));
-  user_mapped_ = std::move(frames);
+void VmallocSpec::add_user_views(u64 mm, u64 uaddr, u64 kaddr, u64 size) {
+  for (u64 off = 0; off < size; off += PAGE_SIZE)
+    if (const auto pte = ptes_.find(kaddr + off); pte != ptes_.end())
+      user_views_[{mm, uaddr + off}] = UserView{pte->second, kaddr + off};
+}
+
+std::string VmallocSpec::set_user_mapped(const std::map<u64, u64> &mapcounts) {
+  std::map<u64, u64> viewed; // frame -> user views of it
+  for (const auto &[where, view] : user_views_)
+    if (frames_.count(view.frame) != 0)
+      ++viewed[view.frame];
+  for (const auto &[where, view] : user_views_) {
+    const auto mc = mapcounts.find(view.frame);
+    const u64 mapped = mc == mapcounts.end() ? 0 : mc->second;
+    if (frames_.count(view.frame) != 0 && mapped < viewed[view.frame])
+      return "the page of " + hex(view.kva) + " is mapped into user space " +
+             std::to_string(mapped) + " time(s), but remaps put it at " +
+             std::to_string(viewed[view.frame]) + " user page(s), among them " + hex(where.second) +
+             " of mm " + std::to_string(where.first);
+  }
+  user_mapped_.clear();
+  for (const auto &[f, mapped] : mapcounts) {
+    const auto v = viewed.find(f);
+    if (mapped > (v == viewed.end() ? 0 : v->second))
+      forget_contents(frames_.at(f));
+    user_mapped_.insert(f);
+  }
+  return {};
 }
 
 std::vector<std::pair<u64, u64>> VmallocSpec::handle_frames() const {

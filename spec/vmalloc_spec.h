@@ -32,6 +32,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -305,7 +306,8 @@ public:
   void put_page(u64 handle);
 
   // ---- user address spaces: followed, not modelled (spec/machine.cpp) ----
-  // The spec has no model of user address spaces. After a user-space op
+  // The spec has no model of user address spaces beyond what remaps tell it
+  // (user views, below). After a user-space op
   // (mm_create, mmap, a fault, munmap, ...) the harness hands it what the op
   // did to the resources both sides share: the free pages per node and zone
   // now (the difference becomes the pages user space holds, user page
@@ -324,13 +326,33 @@ public:
   u64 user_pages(unsigned node, Zone zone) const {
     return user_[node][static_cast<unsigned>(zone)];
   }
+  // User views: after a remap_vmalloc_range(_partial) that succeeded in
+  // user address space `mm`, user page uaddr + i pages maps the frame the
+  // kernel page kaddr + i pages maps, for the page-aligned size (the range
+  // remap_vmalloc_check accepted). The spec keeps a view until
+  // drop_user_views, which the harness calls before any user-space op that
+  // may change a user mapping or write through one (everything but reads
+  // and remaps, which only add mappings). While it holds, what user space
+  // reads through the page is the frame's contents, vwrite and friends
+  // included.
+  void add_user_views(u64 mm, u64 uaddr, u64 kaddr, u64 size);
+  void drop_user_views() { user_views_.clear(); }
+  std::size_t user_views() const { return user_views_.size(); }
+  // access_remote_vm's bytes read at addr of mm: every byte read through a
+  // user view whose frame contents the spec knows must be that content.
+  // Empty, or the first byte that differs, described. (Which bytes the read
+  // reaches, and so the count, is the user side's and not checked.)
+  std::string check_user_read(u64 mm, u64 addr, std::string_view got) const;
   // After a user-space op: the frames the spec holds (pages of its areas,
-  // page handles) that user space now maps too (remap_vmalloc_range,
-  // vm_insert_page, ...). User space may write them, so their contents
-  // become unknown; and when the spec lets one go (vfree, __free_pages) it
-  // stays allocated, as a page user space holds, until a user-space op
-  // returns it (follow_user_op).
-  void set_user_mapped(std::set<u64> frames);
+  // page handles) that user space now maps, with the engine's mapcount of
+  // each (remap_vmalloc_range, vm_insert_page, ...). A frame mapped more
+  // often than by user views may be written from user space, so its
+  // contents become unknown; when the spec lets one go (vfree,
+  // __free_pages) it stays allocated, as a page user space holds, until a
+  // user-space op returns it (follow_user_op). Error: a frame the engine
+  // maps fewer times than the spec has user views of it (a remap that did
+  // not map the page it reported).
+  std::string set_user_mapped(const std::map<u64, u64> &mapcounts);
   // Page handles and the frames they name.
   std::vector<std::pair<u64, u64>> handle_frames() const;
 
@@ -430,6 +452,8 @@ private:
 
   // ---- access (spec/access.cpp) ----
   bool read_page(u64 va, std::size_t len, std::uint8_t *out, std::uint8_t *known) const;
+  void read_frame(u64 frame, std::size_t off, std::size_t len, std::uint8_t *out,
+                  std::uint8_t *known) const;
   void write_page(u64 va, std::size_t len, const std::uint8_t *in);
 
   SpecConfig cfg_;
@@ -470,6 +494,11 @@ private:
   std::vector<std::array<u64, kNumZones>> user_;
   u64 user_tables_ = 0;
   std::set<u64> user_mapped_; // frames the spec holds that user space maps too
+  struct UserView {
+    u64 frame = 0; // may have been freed since: contents unknown then
+    u64 kva = 0;   // the kernel page it was mapped from, for reports
+  };
+  std::map<std::pair<u64, u64>, UserView> user_views_; // (mm id, user page VA)
 
   std::array<u64, kNumFailKinds> fail_remaining_{};
   std::vector<std::vector<u64>> deferred_; // per CPU: vfree_atomic's list, oldest first

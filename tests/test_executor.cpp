@@ -360,6 +360,27 @@ TEST(Executor, differential_replay_follows_kernel_pages_mapped_into_user_space) 
                              "c = vmalloc(0x3000)\n");
 }
 
+// Raw PFN maps hold no reference and write nothing through their special
+// PTEs: the spec follows them too, and comparison goes on after them.
+TEST(Executor, differential_replay_follows_raw_pfn_maps) {
+  expect_compared_to_the_end("config cpus=2 nodes=1 mem=64M\n"
+                             "mm = mm_create()\n"
+                             "d = mmap(mm, 0x400000, 4*4096, VM_READ|VM_WRITE|VM_SHARED)\n"
+                             "buf = alloc_pages(GFP_KERNEL|__GFP_ZERO, 2)\n"
+                             "remap_pfn_range(d, 0x401000, buf, 2*4096, PAGE_SHARED) -> 0\n"
+                             "touch(mm, 0x402000, write)\n"
+                             "vmf_insert_pfn(d, 0x400000, buf) -> 0x100\n"
+                             "io = mmap(mm, 0x800000, 4096, VM_READ|VM_SHARED)\n"
+                             "p = follow_pfn(d, 0x401000)\n"
+                             "vm_iomap_memory(io, p*4096, 4096) -> 0\n"
+                             "__free_pages(buf, 2)\n"
+                             "a = vzalloc(0x3000)\n"
+                             "vread(a, 4) -> x\"00000000\"\n"
+                             "munmap(mm, 0x400000, 4*4096) -> 0\n"
+                             "mmput(mm)\n"
+                             "b = vmalloc(0x1000)\n");
+}
+
 // An engine whose remap_vmalloc_range_partial ignores VM_USERMAP (the
 // remap_no_usermap_check mutant), or refuses a VM_USERMAP area, disagrees
 // with the spec's prediction of the vmalloc side.
@@ -395,6 +416,36 @@ TEST(Executor, the_spec_predicts_the_vmalloc_side_of_remap_vmalloc_range) {
               "remap_vmalloc_range_partial(v, 0x400000, user, 0x2000) -> 0\n",
           diff);
   EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
+}
+
+// Through a remap the spec knows what user space reads: an engine whose
+// access_remote_vm returns other bytes disagrees with it, though the trace
+// states no expected value; the real engine agrees.
+TEST(Executor, the_spec_predicts_user_reads_through_a_remap) {
+  const std::string body = "config cpus=1 nodes=1 mem=64M\n"
+                           "a = vmalloc_user(0x2000)\n"
+                           "vwrite(a+0x1000, \"kernel\")\n"
+                           "mm = mm_create()\n"
+                           "v = mmap(mm, 0x400000, 2*4096, VM_READ|VM_SHARED)\n"
+                           "remap_vmalloc_range(v, a, 0)\n"
+                           "probe(mm, 0x401000, read)\n"
+                           "access_remote_vm(mm, 0x400ffe, 8, 0)\n";
+  auto lying = std::make_unique<OpTable>(default_op_table());
+  lying->add({"access_remote_vm", "access_remote_vm(mm, addr, len, flags)",
+              [](ExecContext &, const std::vector<Value> &) {
+                return OpResult::ok(Value::bytes(std::string("\0\0kernex", 8)));
+              }});
+  ReplayOptions diff;
+  diff.differential = true;
+  diff.ops = lying.get();
+  ReplayResult r = run(body, diff);
+  ASSERT_EQ(r.status, ReplayStatus::Divergence) << r.report("t");
+  EXPECT_EQ(r.line, 9);
+  EXPECT_NE(r.message.find("0x401005"), std::string::npos) << r.message;
+  diff.ops = nullptr;
+  r = run(body, diff);
+  EXPECT_EQ(r.status, ReplayStatus::Ok) << r.report("t");
+  EXPECT_EQ(r.spec_stopped_at, 0) << r.report("t");
 }
 
 // Fuzzers run many inputs in one process (libFuzzer, AFL++'s persistent

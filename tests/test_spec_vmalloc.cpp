@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,12 @@ std::size_t count_kind(const std::vector<Diag> &d, DiagKind k) {
 
 std::vector<std::uint8_t> bytes(const std::string &s) {
   return {s.begin(), s.end()};
+}
+
+std::string hex_of(u64 v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
+  return buf;
 }
 
 // ---- placement --------------------------------------------------------------------------------
@@ -520,6 +527,39 @@ TEST(SpecAccess, vwrite_then_vread_round_trips_and_unknown_bytes_are_flagged) {
   std::vector<std::uint8_t> raw(2);
   EXPECT_EQ(s.vread(raw, a, &known), 2);
   EXPECT_EQ(known, std::vector<std::uint8_t>(2, 0));
+}
+
+// After a remap the spec knows what each user page maps: reads through it
+// are the frame's bytes, kernel writes included, until the views go.
+TEST(SpecAccess, user_reads_through_a_remap_see_the_area_contents) {
+  VmallocSpec s;
+  const u64 a = s.vmalloc_user(2 * P);
+  ASSERT_EQ(s.vwrite(bytes("kernel"), a + P), 6);
+  s.add_user_views(7, 0x400000, a, 2 * P);
+  EXPECT_EQ(s.user_views(), 2u);
+  EXPECT_EQ(s.check_user_read(7, 0x401000, "kernel"), "");
+  EXPECT_EQ(s.check_user_read(7, 0x400ffe, std::string("\0\0kernel", 8)), "");
+  const std::string wrong = s.check_user_read(7, 0x401000, "kernex");
+  EXPECT_NE(wrong.find("0x401005"), std::string::npos) << wrong;
+  EXPECT_NE(wrong.find(hex_of(a + P + 5)), std::string::npos) << wrong;
+  // Another mm maps nothing the spec knows of; nor does anyone once the
+  // views are dropped.
+  EXPECT_EQ(s.check_user_read(8, 0x401000, "kernex"), "");
+  s.drop_user_views();
+  EXPECT_EQ(s.check_user_read(7, 0x401000, "kernex"), "");
+}
+
+// The engine's mapcounts must cover the views: a page a remap reported
+// mapped but that user space does not map is a disagreement; a page mapped
+// from elsewhere too loses its contents.
+TEST(SpecAccess, user_views_need_the_engine_to_map_their_pages) {
+  VmallocSpec s;
+  const u64 a = s.vmalloc_user(P);
+  s.add_user_views(1, 0x400000, a, P);
+  const std::string err = s.set_user_mapped({});
+  EXPECT_NE(err.find("mapped into user space 0 time(s)"), std::string::npos) << err;
+  s.drop_user_views();
+  EXPECT_EQ(s.set_user_mapped({}), "");
 }
 
 TEST(SpecAccess, vread_zero_fills_holes_and_returns_zero_without_any_area) {

@@ -27,7 +27,11 @@ int UserMm::remap_vmalloc_range_partial(VmAreaStruct &vma, u64 uaddr, u64 kaddr,
   if (kaddr < area->addr || kaddr >= area_end || len > area_end - kaddr)
     return -EINVAL;
   for (u64 off = 0; off < len; off += PAGE_SIZE) {
+#ifdef VMCHECK_MUTANT_remap_kaddr_not_advanced
+    const auto page = vmalloc_.vmalloc_to_page(kaddr); // mutant: every user page maps the first
+#else
     const auto page = vmalloc_.vmalloc_to_page(kaddr + off);
+#endif
     // The kernel hands vm_insert_page a NULL page here and oopses.
     if (!page)
       throw KernelBug("remap_vmalloc_range_partial", "no page mapped at " + hex(kaddr + off));
