@@ -20,9 +20,19 @@ constexpr std::size_t kMaxHandles = 200; // handle selectors stay below kNullAdd
 constexpr u64 P = PAGE_SIZE;
 constexpr u64 S = VMALLOC_START_L4;
 
-constexpr std::array<u64, 18> kSizes = {
-    0,      1,      P - 1,   P,       P + 1,   2 * P,         3 * P,        4 * P,  16 * P,
-    64 * P, 65 * P, 100 * P, 513 * P, 1 << 20, u64{8191} * P, u64{1} << 32, ~P + 1, 17 * P + 5};
+// Sizes come in two weights. The selector bytes below kBigSizeSelector pick
+// a small size; the few above it (but kLiteral) the large ones, each about
+// once in 60 draws: a page array that needs a vmalloc of its own (513
+// pages), two areas that together reach lazy=auto's threshold (8191 pages
+// and a guard each; 2 CPUs give 16384), and one that exhausts memory
+// (4 GiB). Each of those costs a page allocation and a PTE per page, and
+// drawn as often as the small ones they made most inputs 10 times slower.
+constexpr std::array<u64, 14> kSmallSizes = {0,      1,       P - 1,  P,         P + 1,
+                                             2 * P,  3 * P,   4 * P,  16 * P,    64 * P,
+                                             65 * P, 100 * P, ~P + 1, 17 * P + 5};
+constexpr std::array<u64, 4> kBigSizes = {513 * P, 1 << 20, u64{8191} * P, u64{1} << 32};
+constexpr std::uint8_t kBigSizeSelector = 0xf0;
+static_assert(kSmallSizes.size() <= kBigSizeSelector);
 constexpr std::array<u64, 11> kAligns = {1,       P, 2 * P, 8 * P,        1 << 16,     1 << 21,
                                          1 << 22, 3, 0,     u64{1} << 40, u64{1} << 46};
 constexpr std::array<u64, 9> kGfps = {
@@ -550,6 +560,14 @@ template <std::size_t N> u64 pick(Reader &r, const std::array<u64, N> &table) {
 template <std::size_t N> u64 pick_table(Reader &r, const std::array<u64, N> &table) {
   return table[r.byte() % N];
 }
+// A size (see kBigSizeSelector) or a literal.
+u64 pick_size(Reader &r) {
+  const std::uint8_t s = r.byte();
+  if (s == kLiteral)
+    return r.literal();
+  return s < kBigSizeSelector ? kSmallSizes[s % kSmallSizes.size()]
+                              : kBigSizes[(s - kBigSizeSelector) % kBigSizes.size()];
+}
 
 class Decoder {
 public:
@@ -658,7 +676,7 @@ private:
         s.args.push_back(int_expr(pick_table(r_, kFilePages)));
         break;
       case Arg::Size:
-        s.args.push_back(int_expr(pick(r_, kSizes)));
+        s.args.push_back(int_expr(pick_size(r_)));
         if (raw_range_op(o.name) && !raw_range_size_ok(s.args.back().value))
           s.args.back().value = P; // an empty range is a BUG_ON, not an input error
         break;
@@ -938,6 +956,23 @@ private:
       }
     return "value " + std::to_string(v) + " is not one the decoder produces here";
   }
+  // The selector pick_size decodes to v, or a literal.
+  std::string size(const Expr *e) {
+    if (!e || !int_of(*e))
+      return "expected an integer";
+    for (std::size_t i = 0; i < kSmallSizes.size(); ++i)
+      if (kSmallSizes[i] == e->value) {
+        out_.push_back(static_cast<std::uint8_t>(i));
+        return {};
+      }
+    for (std::size_t i = 0; i < kBigSizes.size(); ++i)
+      if (kBigSizes[i] == e->value) {
+        out_.push_back(static_cast<std::uint8_t>(kBigSizeSelector + i));
+        return {};
+      }
+    number(std::array<u64, 0>{}, e->value);
+    return {};
+  }
   template <std::size_t N> void number(const std::array<u64, N> &table, u64 v) {
     for (std::size_t i = 0; i < N; ++i)
       if (table[i] == v) {
@@ -1163,7 +1198,7 @@ private:
         err = tab(kFilePages);
         break;
       case Arg::Size:
-        err = num(kSizes);
+        err = size(next());
         if (err.empty() && raw_range_op(s.op) && !raw_range_size_ok(s.args[ai - 1].value))
           err = "the decoder gives map/unmap_kernel_range sizes of 1.." +
                 std::to_string(kMaxRawRange);

@@ -41,7 +41,8 @@ public:
         break;
       ++result_.ops;
     }
-    result_.state_hash = target_->state_hash();
+    if (options_.hash_state)
+      result_.state_hash = target_->state_hash();
     if (z3_) {
       result_.z3_queries = z3_->counts().queries;
       result_.z3_proven = z3_->counts().proven;

@@ -48,6 +48,9 @@ struct ReplayOptions {
   // Check the engine's invariants after every check_every-th call and after
   // the last statement; 1: after every statement. 0 is taken as 1.
   unsigned check_every = 1;
+  // Hash the final state into ReplayResult::state_hash; false leaves it 0
+  // (the fuzz targets do not use it, and hashing costs what the run touched).
+  bool hash_state = true;
 };
 
 struct ReplayResult {

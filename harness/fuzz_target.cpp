@@ -26,6 +26,7 @@ FuzzOutcome differential_trace(const Trace &trace, bool z3 = false) {
   opts.z3_rlimit = kPcpuZ3Rlimit;
   opts.z3_state_checks = false;
   opts.check_every = kFuzzCheckEvery;
+  opts.hash_state = false;
   const ReplayResult r = replay(trace, opts);
   // A decoded trace is valid by construction: malformed means a codec bug.
   out.finding = r.status != ReplayStatus::Ok;
@@ -46,6 +47,7 @@ FuzzOutcome compare_backends(const Trace &trace) {
     ReplayOptions opts;
     opts.backend = b == 0 ? Backend::Modern : Backend::Legacy;
     opts.check_every = kFuzzCheckEvery;
+    opts.hash_state = false;
     opts.observe = [&results, b](std::size_t i, const Value &v) { results[b].push_back({i, v}); };
     runs[b] = replay(trace, opts);
     if (runs[b].status != ReplayStatus::Ok) {

@@ -680,50 +680,90 @@ std::string SpecTarget::run_and_compare(const std::string &op, const std::vector
 namespace {
 
 // One line per reserved range, in the vocabulary both sides share.
-std::vector<std::string> engine_areas(const Kernel &k) {
-  std::map<u64, std::string> lines;
-  const Vmalloc &v = k.vmalloc();
-  for (const auto &[s, va] : v.busy_areas()) {
-    std::string kind;
-    if (va.vm_id != 0) {
-      const VmStruct &vm = *v.vm_structs().at(va.vm_id);
-      kind = "vm flags=" + hex(vm.flags & ~(VM_NO_GUARD | VM_UNINITIALIZED)) +
-             " pages=" + std::to_string(vm.nr_pages);
-    } else {
-      kind = (va.flags & VMAP_BLOCK) ? "block" : "vm_map_ram";
+// One area as both sides describe it, compared field by field and printed
+// only for a report.
+struct AreaRow {
+  enum class Kind : std::uint8_t { Vm, VmMapRam, Block, Lazy };
+  u64 start = 0;
+  u64 end = 0;
+  Kind kind = Kind::Vm;
+  u64 flags = 0; // Vm only: without VM_NO_GUARD and VM_UNINITIALIZED
+  u64 pages = 0; // Vm only
+
+  bool operator==(const AreaRow &) const = default;
+  std::string to_string() const {
+    std::string s = hex(start) + "-" + hex(end) + " ";
+    switch (kind) {
+    case Kind::Vm:
+      return s + "vm flags=" + hex(flags) + " pages=" + std::to_string(pages);
+    case Kind::VmMapRam:
+      return s + "vm_map_ram";
+    case Kind::Block:
+      return s + "block";
+    case Kind::Lazy:
+      return s + "lazy";
     }
-    lines[s] = hex(va.va_start) + "-" + hex(va.va_end) + " " + kind;
+    return s;
   }
-  for (const auto &[s, va] : v.lazy_areas())
-    lines[s] = hex(va.va_start) + "-" + hex(va.va_end) + " lazy";
-  std::vector<std::string> out;
-  for (auto &[s, l] : lines)
-    out.push_back(std::move(l));
+};
+
+constexpr u64 kComparedVmFlags = ~(VM_NO_GUARD | VM_UNINITIALIZED);
+
+// Busy and lazy areas in address order (two sorted maps, merged).
+std::vector<AreaRow> engine_areas(const Kernel &k) {
+  const Vmalloc &v = k.vmalloc();
+  std::vector<AreaRow> out;
+  out.reserve(v.busy_areas().size() + v.lazy_areas().size());
+  auto busy = v.busy_areas().begin();
+  auto lazy = v.lazy_areas().begin();
+  while (busy != v.busy_areas().end() || lazy != v.lazy_areas().end()) {
+    const bool take_lazy =
+        busy == v.busy_areas().end() || (lazy != v.lazy_areas().end() && lazy->first < busy->first);
+    const auto &va = take_lazy ? lazy->second : busy->second;
+    AreaRow r{va.va_start, va.va_end, AreaRow::Kind::Lazy};
+    if (!take_lazy) {
+      if (va.vm_id != 0) {
+        const VmStruct &vm = *v.vm_structs().at(va.vm_id);
+        r.kind = AreaRow::Kind::Vm;
+        r.flags = vm.flags & kComparedVmFlags;
+        r.pages = vm.nr_pages;
+      } else {
+        r.kind = (va.flags & VMAP_BLOCK) ? AreaRow::Kind::Block : AreaRow::Kind::VmMapRam;
+      }
+    }
+    out.push_back(r);
+    ++(take_lazy ? lazy : busy);
+  }
   return out;
 }
 
-std::vector<std::string> spec_areas(const spec::VmallocSpec &sp) {
-  std::vector<std::string> out;
+std::vector<AreaRow> spec_areas(const spec::VmallocSpec &sp) {
+  std::vector<AreaRow> out;
+  out.reserve(sp.areas().size());
   for (const spec::Area &a : sp.areas()) {
-    std::string kind;
+    AreaRow r{a.start, a.end, AreaRow::Kind::Lazy};
     switch (a.kind) {
     case spec::AreaKind::VmArea:
-      kind = "vm flags=" + hex(a.flags & ~(VM_NO_GUARD | VM_UNINITIALIZED)) +
-             " pages=" + std::to_string(a.pages.size());
+      r.kind = AreaRow::Kind::Vm;
+      r.flags = a.flags & kComparedVmFlags;
+      r.pages = a.pages.size();
       break;
     case spec::AreaKind::VmMapRam:
-      kind = "vm_map_ram";
+      r.kind = AreaRow::Kind::VmMapRam;
       break;
     case spec::AreaKind::VmapBlock:
-      kind = "block";
+      r.kind = AreaRow::Kind::Block;
       break;
     case spec::AreaKind::Lazy:
-      kind = "lazy";
       break;
     }
-    out.push_back(hex(a.start) + "-" + hex(a.end) + " " + kind);
+    out.push_back(r);
   }
   return out;
+}
+
+std::string row_text(const std::vector<AreaRow> &rows, std::size_t i, const char *none) {
+  return i < rows.size() ? rows[i].to_string() : none;
 }
 
 } // namespace
@@ -731,12 +771,10 @@ std::vector<std::string> spec_areas(const spec::VmallocSpec &sp) {
 std::string SpecTarget::compare_state(const Kernel &k) const {
   const auto e = engine_areas(k);
   const auto s = spec_areas(spec_);
-  for (std::size_t i = 0; i < std::max(e.size(), s.size()); ++i) {
-    const std::string el = i < e.size() ? e[i] : "(none)";
-    const std::string sl = i < s.size() ? s[i] : "(none)";
-    if (el != sl)
-      return "area " + std::to_string(i) + ": engine " + el + ", spec " + sl;
-  }
+  for (std::size_t i = 0; i < std::max(e.size(), s.size()); ++i)
+    if (i >= e.size() || i >= s.size() || !(e[i] == s[i]))
+      return "area " + std::to_string(i) + ": engine " + row_text(e, i, "(none)") + ", spec " +
+             row_text(s, i, "(none)");
   if (k.vmalloc().vmap_lazy_nr() != spec_.vmap_lazy_nr())
     return "vmap_lazy_nr: engine " + std::to_string(k.vmalloc().vmap_lazy_nr()) + ", spec " +
            std::to_string(spec_.vmap_lazy_nr());
@@ -760,9 +798,9 @@ std::string SpecTarget::state_diff(const Kernel &k) const {
   const auto s = spec_areas(spec_);
   std::string out = "areas (engine | spec):";
   for (std::size_t i = 0; i < std::max(e.size(), s.size()); ++i) {
-    const std::string el = i < e.size() ? e[i] : "";
-    const std::string sl = i < s.size() ? s[i] : "";
-    out += "\n  " + std::string(el == sl ? "  " : "! ") + el + " | " + sl;
+    const bool same = i < e.size() && i < s.size() && e[i] == s[i];
+    out +=
+        "\n  " + std::string(same ? "  " : "! ") + row_text(e, i, "") + " | " + row_text(s, i, "");
   }
   return out;
 }

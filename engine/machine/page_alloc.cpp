@@ -433,12 +433,13 @@ std::string PageAllocator::check() const {
         return pfn_str(base) + " heads a free MAX_ORDER block but its record is not a free head";
     }
     auto blk = std::lower_bound(all.begin(), all.end(), std::pair<Pfn, unsigned>(base, 0));
+    const std::span<const Page> records = mem_.section_pages(s);
     for (Pfn pfn = base; pfn < base + kBlockPages; ++pfn) {
       while (blk != all.end() && blk->first + (u64{1} << blk->second) <= pfn)
         ++blk;
       const bool in_block = blk != all.end() && blk->first <= pfn;
       const bool head = whole_free ? pfn == base : in_block && blk->first == pfn;
-      const Page &p = mem_.peek(pfn);
+      const Page &p = records[pfn - base];
       if (whole_free || in_block) {
         if (!head &&
             (p.flags != 0 || p.refcount != 0 || p.owner != PageOwner::Free || p.mapcount != 0))

@@ -371,6 +371,13 @@ void PhysMem::hash_into(StateHasher &h) const {
   h.tag(0x9a77);
 }
 
+std::span<const Page> PhysMem::section_pages(std::size_t section) const {
+  const Section *s = section < sections_.size() ? sections_[section].get() : nullptr;
+  if (s == nullptr)
+    throw KernelBug("section_pages", "section " + std::to_string(section) + " is not touched");
+  return {s->pages, kSectionPages};
+}
+
 std::vector<std::size_t> PhysMem::touched_sections() const {
   std::vector<std::size_t> out = touched_;
   std::sort(out.begin(), out.end());

@@ -118,6 +118,9 @@ public:
   // untouched: one free MAX_ORDER block of never-written frames.
   std::vector<std::size_t> touched_sections() const;
   std::size_t nr_sections() const { return sections_.size(); }
+  // The page records of a touched section, in PFN order (a sweep without
+  // a lookup per page).
+  std::span<const Page> section_pages(std::size_t section) const;
 
 private:
   struct Section;
