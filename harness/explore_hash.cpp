@@ -36,8 +36,8 @@ void hash_vmalloc(StateHasher &h, const Kernel &k) {
     h.add(vm.pages_array);
     h.add(vm.caller);
     h.add(vm.ptes.size());
-    for (u64 pte : vm.ptes)
-      h.add(pte);
+    for (std::size_t i = 0; i < vm.ptes.size(); ++i)
+      h.add(vm.ptes.slot(i));
     for (Pfn p : vm.pages) {
       const Page &pg = mem.peek(p);
       h.add(p);

@@ -49,10 +49,10 @@ template <typename Fn> void for_each_page_piece(u64 lo, u64 n, u64 buf_base, Fn 
 // when the page is not mapped (out untouched). A mapped page whose frame
 // was freed reads as unknown: the frame may belong to someone else now.
 bool VmallocSpec::read_page(u64 va, std::size_t len, std::uint8_t *out, std::uint8_t *known) const {
-  const auto pte = ptes_.find(va & PAGE_MASK);
-  if (pte == ptes_.end())
+  const u64 *pte = ptes_.find(va & PAGE_MASK);
+  if (pte == nullptr)
     return false;
-  read_frame(pte->second, static_cast<std::size_t>(va % PAGE_SIZE), len, out, known);
+  read_frame(*pte, static_cast<std::size_t>(va % PAGE_SIZE), len, out, known);
   return true;
 }
 
@@ -60,15 +60,15 @@ bool VmallocSpec::read_page(u64 va, std::size_t len, std::uint8_t *out, std::uin
 // as unknown.
 void VmallocSpec::read_frame(u64 frame, std::size_t off, std::size_t len, std::uint8_t *out,
                              std::uint8_t *known) const {
-  const auto it = frames_.find(frame);
-  if (it == frames_.end() || it->second.bytes.empty()) {
-    const bool zero = it != frames_.end() && it->second.zero;
+  const Frame *f = frames_.find(frame);
+  if (f == nullptr || f->bytes.empty()) {
+    const bool zero = f != nullptr && f->zero;
     std::memset(out, 0, len);
     std::memset(known, zero ? 1 : 0, len);
     return;
   }
-  std::memcpy(out, it->second.bytes.data() + off, len);
-  std::memcpy(known, it->second.known.data() + off, len);
+  std::memcpy(out, f->bytes.data() + off, len);
+  std::memcpy(known, f->known.data() + off, len);
 }
 
 std::string VmallocSpec::check_user_read(u64 mm, u64 addr, std::string_view got) const {
@@ -95,13 +95,11 @@ std::string VmallocSpec::check_user_read(u64 mm, u64 addr, std::string_view got)
 
 // Writes into the frame mapped at va, if any (unmapped pages are skipped).
 void VmallocSpec::write_page(u64 va, std::size_t len, const std::uint8_t *in) {
-  const auto pte = ptes_.find(va & PAGE_MASK);
-  if (pte == ptes_.end())
+  const u64 *pte = ptes_.find(va & PAGE_MASK);
+  Frame *frame = pte != nullptr ? frames_.find(*pte) : nullptr;
+  if (frame == nullptr)
     return;
-  const auto frame = frames_.find(pte->second);
-  if (frame == frames_.end())
-    return;
-  Frame &f = frame->second;
+  Frame &f = *frame;
   if (f.bytes.empty()) {
     f.bytes.assign(PAGE_SIZE, 0);
     f.known.assign(PAGE_SIZE, f.zero ? 1 : 0);
@@ -330,10 +328,11 @@ std::string VmallocSpec::summary() const {
   for (unsigned n = 0; n < cfg_.nodes; ++n)
     s += std::to_string(user_[n][0]) + "/" + std::to_string(user_[n][1]) + ",";
   s += " user_mapped=" + std::to_string(user_mapped_.size()) + " ptes=";
-  for (auto it = ptes_.begin(); it != ptes_.end();) {
+  const auto &ptes = ptes_.entries();
+  for (auto it = ptes.begin(); it != ptes.end();) {
     const u64 first = it->first;
     u64 n = 0;
-    while (it != ptes_.end() && it->first == first + n * PAGE_SIZE) {
+    while (it != ptes.end() && it->first == first + n * PAGE_SIZE) {
       ++n;
       ++it;
     }
@@ -383,7 +382,7 @@ std::string VmallocSpec::check() const {
       if (a.usable > a.size() || a.pages.size() * PAGE_SIZE > a.usable)
         return where + "more pages than usable space";
       for (u64 f : a.pages) {
-        if (frames_.count(f) == 0)
+        if (!frames_.contains(f))
           return where + "owns a freed frame";
         ++frame_owners[f];
       }
@@ -416,7 +415,7 @@ std::string VmallocSpec::check() const {
     return "early areas left after vmalloc_init";
 
   for (const auto &[h, p] : handles_) {
-    if (frames_.count(p.frame) == 0 || p.refcount == 0)
+    if (!frames_.contains(p.frame) || p.refcount == 0)
       return "page handle " + std::to_string(h) + " names a freed frame";
     ++frame_owners[p.frame];
   }
@@ -425,8 +424,9 @@ std::string VmallocSpec::check() const {
       return "frame " + std::to_string(f) + " owned " + std::to_string(n) + " times";
 
   std::vector<std::array<u64, kNumZones>> used = table_locs_;
-  for (const auto &[id, f] : frames_)
+  frames_.for_each([&used](u64, const Frame &f) {
     used[f.node][static_cast<unsigned>(f.zone)] += u64{1} << f.order;
+  });
   u64 user_pages = 0;
   for (unsigned n = 0; n < cfg_.nodes; ++n)
     for (unsigned z = 0; z < kNumZones; ++z) {
@@ -436,14 +436,15 @@ std::string VmallocSpec::check() const {
   if (user_tables_ > user_pages)
     return "more user page tables than pages user space holds";
   for (u64 f : user_mapped_)
-    if (frames_.count(f) == 0)
+    if (!frames_.contains(f))
       return "frame " + std::to_string(f) + " is user-mapped but not held";
   for (unsigned n = 0; n < cfg_.nodes; ++n)
     for (unsigned z = 0; z < kNumZones; ++z)
       if (free_[n][z] + used[n][z] != capacity_[n][z])
         return "node " + std::to_string(n) + " zone " + std::to_string(z) +
                ": free + used != present pages";
-  if (!ptes_.empty() && (ptes_.begin()->first < vstart_ || ptes_.rbegin()->first >= vend_))
+  if (!ptes_.empty() &&
+      (ptes_.entries().front().first < vstart_ || ptes_.entries().back().first >= vend_))
     return "a PTE outside the vmalloc range";
   for (unsigned c = 0; c < cfg_.cpus; ++c)
     if (!deferred_[c].empty() && std::find(work_.begin(), work_.end(), c) == work_.end())

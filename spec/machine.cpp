@@ -206,22 +206,20 @@ std::optional<u64> VmallocSpec::alloc_frame(int node, Gfp gfp, unsigned order, F
   const std::optional<Loc> loc = alloc_block(node, gfp, order, kind, seen, why);
   if (!loc)
     return std::nullopt;
-  const u64 id = next_frame_++;
   Frame f;
   f.node = loc->first;
   f.zone = loc->second;
   f.order = order;
   f.zero = (gfp & __GFP_ZERO) != 0;
-  frames_.emplace(id, std::move(f));
-  return id;
+  return frames_.add(std::move(f));
 }
 
 void VmallocSpec::free_frame(u64 frame) {
-  const auto it = frames_.find(frame);
-  const unsigned n = it->second.node, z = static_cast<unsigned>(it->second.zone);
+  const Frame &f = frames_.at(frame);
+  const unsigned n = f.node, z = static_cast<unsigned>(f.zone);
   // A frame user space still maps stays allocated: user space holds it now.
-  (user_mapped_.erase(frame) != 0 ? user_ : free_)[n][z] += u64{1} << it->second.order;
-  frames_.erase(it);
+  (user_mapped_.erase(frame) != 0 ? user_ : free_)[n][z] += u64{1} << f.order;
+  frames_.erase(frame);
 }
 
 u64 VmallocSpec::nr_free_total() const {
@@ -265,28 +263,35 @@ bool VmallocSpec::ensure_tables(u64 va) {
 }
 
 int VmallocSpec::map_frames(u64 start, std::span<const u64> frames, const char *function) {
-  // `next`: the first PTE at or above va, walked along with it.
-  auto next = ptes_.lower_bound(start);
-  for (std::size_t i = 0; i < frames.size(); ++i) {
-    const u64 va = start + i * PAGE_SIZE;
+  // The first PTE at or above start: the first one the range runs into.
+  const std::optional<u64> occupied = ptes_.first_at_or_above(start);
+  // Pages before a failure stay mapped, as in the kernel.
+  std::size_t mapped = 0;
+  int err = 0;
+  for (; mapped < frames.size(); ++mapped) {
+    const u64 va = start + mapped * PAGE_SIZE;
     // One PTE table per 2 MiB: its tables are those of the 2 MiB's first page.
-    if ((i == 0 || (va & (PMD_SIZE - 1)) == 0) && !ensure_tables(va))
-      return -ENOMEM;
-    if (next != ptes_.end() && next->first == va) {
+    if ((mapped == 0 || (va & (PMD_SIZE - 1)) == 0) && !ensure_tables(va)) {
+      err = -ENOMEM;
+      break;
+    }
+    if (occupied == va) {
       warn(function, "PTE already present at " + hex(va));
-      return -EBUSY;
+      err = -EBUSY;
+      break;
     }
-    if (frames[i] == 0) {
+    if (frames[mapped] == 0) {
       warn(function, "no page to map at " + hex(va));
-      return -ENOMEM;
+      err = -ENOMEM;
+      break;
     }
-    ptes_.emplace_hint(next, va, frames[i]);
   }
-  return 0;
+  ptes_.insert_run(start, frames.first(mapped));
+  return err;
 }
 
 void VmallocSpec::unmap_range(u64 start, u64 end) {
-  ptes_.erase(ptes_.lower_bound(start), ptes_.lower_bound(end));
+  ptes_.erase(start, end);
 }
 
 // ---- user address spaces: followed, not modelled --------------------------------------------
@@ -318,19 +323,19 @@ std::string VmallocSpec::follow_user_op(const std::vector<std::array<u64, kNumZo
 
 void VmallocSpec::add_user_views(u64 mm, u64 uaddr, u64 kaddr, u64 size) {
   for (u64 off = 0; off < size; off += PAGE_SIZE)
-    if (const auto pte = ptes_.find(kaddr + off); pte != ptes_.end())
-      user_views_[{mm, uaddr + off}] = UserView{pte->second, kaddr + off};
+    if (const u64 *pte = ptes_.find(kaddr + off))
+      user_views_[{mm, uaddr + off}] = UserView{*pte, kaddr + off};
 }
 
 std::string VmallocSpec::set_user_mapped(const std::map<u64, u64> &mapcounts) {
   std::map<u64, u64> viewed; // frame -> user views of it
   for (const auto &[where, view] : user_views_)
-    if (frames_.count(view.frame) != 0)
+    if (frames_.contains(view.frame))
       ++viewed[view.frame];
   for (const auto &[where, view] : user_views_) {
     const auto mc = mapcounts.find(view.frame);
     const u64 mapped = mc == mapcounts.end() ? 0 : mc->second;
-    if (frames_.count(view.frame) != 0 && mapped < viewed[view.frame])
+    if (frames_.contains(view.frame) && mapped < viewed[view.frame])
       return "the page of " + hex(view.kva) + " is mapped into user space " +
              std::to_string(mapped) + " time(s), but remaps put it at " +
              std::to_string(viewed[view.frame]) + " user page(s), among them " + hex(where.second) +

@@ -708,7 +708,7 @@ void VmallocSpec::unmap_kernel_range(u64 addr, u64 size) {
 }
 
 bool VmallocSpec::vmalloc_to_page(u64 addr) const {
-  return ptes_.count(addr & PAGE_MASK) != 0;
+  return ptes_.contains(addr & PAGE_MASK);
 }
 
 bool VmallocSpec::is_vmalloc_addr(u64 addr) const {

@@ -20,6 +20,7 @@
 // checked before anything changes wherever that is cheap.
 #pragma once
 
+#include "spec/tables.h"
 #include "vmcheck/abi.h"
 
 #include <array>
@@ -33,7 +34,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace vmcheck::spec {
@@ -478,8 +478,7 @@ private:
   unsigned shootdown_initiator_ = 0;
   u64 next_vm_id_ = 1;
 
-  std::unordered_map<u64, Frame> frames_; // allocated page blocks the spec follows (by id)
-  u64 next_frame_ = 1;                    // frame id 0 means "no page"
+  IdTable<Frame> frames_; // allocated page blocks the spec follows (id 0: "no page")
   std::map<u64, HandlePage> handles_;
 
   // Page tables: the root exists from boot; a lower table is identified by
@@ -487,7 +486,7 @@ private:
   std::set<u64> tables_;
   u64 table_pages_ = 0;
   std::vector<std::array<u64, kNumZones>> table_locs_; // table pages per (node, zone)
-  std::map<u64, u64> ptes_; // mapped kernel page VA -> frame id (may be freed: contents unknown)
+  PteMap ptes_; // mapped kernel page VA -> frame id (may be freed: contents unknown)
 
   // What user space holds (follow_user_op): pages per (node, zone), user
   // page tables among them, and the number of user page-table pages.

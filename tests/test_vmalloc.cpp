@@ -345,8 +345,23 @@ TEST_F(VmallocTest, alloc_vm_area_builds_page_tables_but_maps_nothing) {
   EXPECT_TRUE(a->flags & VM_IOREMAP);
   for (u64 i = 0; i < 3; ++i) {
     const PteRef r = m.pt().walk(m.pt().kernel_root(), a->addr + i * PAGE_SIZE);
-    EXPECT_EQ(r.slot_pa, a->ptes[i]);
+    EXPECT_EQ(r.slot_pa, a->ptes.slot(i));
     EXPECT_FALSE(r.present());
+  }
+  v.free_vm_area(a);
+}
+
+// The slots are computed from one PTE table per 2 MiB: across a table
+// boundary each page still names its own table's slot.
+TEST_F(VmallocTest, alloc_vm_area_slots_across_pte_tables) {
+  const u64 pages = (PMD_SIZE >> PAGE_SHIFT) + 700;
+  VmStruct *a = v.alloc_vm_area(pages * PAGE_SIZE);
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(a->ptes.size(), pages);
+  EXPECT_GE(a->ptes.tables.size(), 2u);
+  for (u64 i = 0; i < pages; ++i) {
+    const PteRef r = m.pt().walk(m.pt().kernel_root(), a->addr + i * PAGE_SIZE);
+    ASSERT_EQ(r.slot_pa, a->ptes.slot(i)) << "page " << i;
   }
   v.free_vm_area(a);
 }

@@ -18,6 +18,9 @@ constexpr u64 kTableEntryBits =
 constexpr unsigned kEntries = PTRS_PER_TABLE;
 constexpr unsigned kKernelFirst = kEntries / 2; // top-level index of the kernel half
 
+// A copy of (part of) a table. Not zeroed: every use reads into it with
+// read_table the range it then looks at (zeroing 4 KiB per table read was a
+// tenth of a fuzz run).
 using TableBuf = std::array<u64, kEntries>;
 
 std::string hex(u64 v) {
@@ -94,7 +97,7 @@ std::optional<Pfn> PageTables::create_root() {
   auto root = alloc_table();
   if (!root)
     return std::nullopt;
-  TableBuf k{};
+  TableBuf k;
   read_table(kernel_root_, kKernelFirst, kEntries - 1, k.data());
   for (unsigned i = kKernelFirst; i < kEntries; ++i)
     if (k[i - kKernelFirst] != 0)
@@ -109,7 +112,7 @@ void PageTables::destroy_root(Pfn root) {
     diag_.warn("destroy_root", "not a registered user root", root << PAGE_SHIFT);
     return;
   }
-  TableBuf e{};
+  TableBuf e;
   read_table(root, 0, kKernelFirst - 1, e.data());
   u64 leaves = 0;
   for (unsigned i = 0; i < kKernelFirst; ++i)
@@ -124,7 +127,7 @@ void PageTables::destroy_root(Pfn root) {
 
 // Frees a table and everything below it; returns the present leaves it held.
 u64 PageTables::free_subtree(Pfn table, unsigned level) {
-  TableBuf e{};
+  TableBuf e;
   read_table(table, 0, kEntries - 1, e.data());
   u64 leaves = 0;
   for (unsigned i = 0; i < kEntries; ++i) {
@@ -246,14 +249,21 @@ std::optional<u64> PageTables::ensure_pte_slot(Pfn root, u64 va) {
   return slot_of(*table, index(va, 1));
 }
 
-bool PageTables::ensure_pte_slots(Pfn root, u64 start, u64 end, std::vector<u64> &slots) {
+u64 PteSlots::slot(std::size_t i) const {
+  const u64 va = start + u64{i} * PAGE_SIZE;
+  return slot_of(tables[(va >> PMD_SHIFT) - (start >> PMD_SHIFT)],
+                 static_cast<unsigned>((va >> PAGE_SHIFT) & (kEntries - 1)));
+}
+
+bool PageTables::ensure_pte_slots(Pfn root, u64 start, u64 end, PteSlots &slots) {
+  slots = PteSlots{start, 0, {}};
   for (u64 va = start; va < end;) {
     const std::optional<Pfn> table = ensure_pte_table(root, va);
     if (!table)
       return false;
-    const u64 table_end = std::min(end, (va | (PMD_SIZE - 1)) + 1);
-    for (; va < table_end; va += PAGE_SIZE)
-      slots.push_back(slot_of(*table, index(va, 1)));
+    slots.tables.push_back(*table);
+    va = std::min(end, (va | (PMD_SIZE - 1)) + 1);
+    slots.count = (va - start) >> PAGE_SHIFT;
   }
   return true;
 }
@@ -333,7 +343,7 @@ void PageTables::leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 l
   if (known_empty(table))
     return;
   // A snapshot of the entries: fn may clear leaves of this very table.
-  TableBuf e{};
+  TableBuf e;
   read_table(table, lo, hi, e.data());
   for (unsigned i = lo; i <= hi; ++i) {
     const u64 v = e[i - lo];
@@ -365,7 +375,7 @@ bool PageTables::free_empty_in(Pfn table, unsigned level, u64 base, u64 first, u
     lo = index(first, level);
   if (last < base + (span * kEntries - 1))
     hi = index(last, level);
-  TableBuf e{};
+  TableBuf e;
   read_table(table, 0, kEntries - 1, e.data());
   for (unsigned i = lo; i <= hi; ++i) {
     const u64 v = e[i];
@@ -377,7 +387,7 @@ bool PageTables::free_empty_in(Pfn table, unsigned level, u64 base, u64 first, u
     if (level - 1 >= 2) {
       child_empty = free_empty_in(child, level - 1, cva, first, last);
     } else {
-      TableBuf c{};
+      TableBuf c;
       child_empty = known_empty(child);
       if (!child_empty) {
         read_table(child, 0, kEntries - 1, c.data());
@@ -404,7 +414,7 @@ std::string PageTables::check_table(Pfn table, unsigned level, unsigned lo, unsi
   seen.push_back(table);
   if (known_empty(table))
     return {};
-  TableBuf e{};
+  TableBuf e;
   read_table(table, lo, hi, e.data());
   for (unsigned i = lo; i <= hi; ++i) {
     const u64 v = e[i - lo];
@@ -426,7 +436,7 @@ std::string PageTables::check() const {
   std::vector<Pfn> seen;
   if (auto err = check_table(kernel_root_, levels_, 0, kEntries - 1, seen); !err.empty())
     return err;
-  TableBuf k{}, u{};
+  TableBuf k, u;
   read_table(kernel_root_, kKernelFirst, kEntries - 1, k.data());
   for (Pfn r : roots_) {
     if (auto err = check_table(r, levels_, 0, kKernelFirst - 1, seen); !err.empty())
@@ -450,7 +460,7 @@ void PageTables::hash_table(StateHasher &h, Pfn table, unsigned level, unsigned 
                             unsigned hi) const {
   // An empty table hashes as its tag alone, read or not.
   if (!known_empty(table)) {
-    TableBuf e{};
+    TableBuf e;
     read_table(table, lo, hi, e.data());
     for (unsigned i = lo; i <= hi; ++i) {
       const u64 v = e[i - lo];

@@ -37,6 +37,18 @@ struct PteRef {
 
 class DiagLog;
 
+// The PTE slots of a page range (alloc_vm_area's ptes): one PTE table per
+// 2 MiB the range touches, so the slot of each page is computed, not
+// stored (a 4 GiB area has a million).
+struct PteSlots {
+  u64 start = 0;           // page-aligned VA of page 0
+  u64 count = 0;           // pages with a slot
+  std::vector<Pfn> tables; // the PTE table of each 2 MiB, from start's on
+  std::size_t size() const { return count; }
+  // Physical address of page i's PTE, i < size().
+  u64 slot(std::size_t i) const;
+};
+
 class PageTables {
 public:
   // `diag` receives the WARNs of refused mappings. levels: 4 or 5.
@@ -67,10 +79,10 @@ public:
   // returns the PTE slot's physical address or nullopt (-ENOMEM).
   std::optional<u64> ensure_pte_slot(Pfn root, u64 va);
   // ensure_pte_slot for every page of [start, end) (page aligned), in
-  // address order, appending each slot to `slots`: the same tables are
+  // address order, into `slots` (reset first): the same tables are
   // allocated in the same order, with one descent per PTE table. false on
   // the first failure (slots then holds the pages before it).
-  bool ensure_pte_slots(Pfn root, u64 start, u64 end, std::vector<u64> &slots);
+  bool ensure_pte_slots(Pfn root, u64 start, u64 end, PteSlots &slots);
   // Clear the leaf covering va (4 KiB PTE or 2 MiB PMD leaf); returns the old
   // entry (0 when nothing was mapped). Does NOT flush any TLB.
   u64 clear(Pfn root, u64 va);

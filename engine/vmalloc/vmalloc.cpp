@@ -475,9 +475,6 @@ VmStruct *Vmalloc::alloc_vm_area(u64 size) {
     return nullptr;
   PageTables &pt = m_.pt();
   const u64 end = area->addr + page_align(size);
-  // Room for up to 4 GiB of slots at once; a larger area grows as its page
-  // tables are built (they run out long before a huge size is reached).
-  area->ptes.reserve(std::min<u64>(page_align(size) >> PAGE_SHIFT, u64{1} << 20));
   if (!pt.ensure_pte_slots(pt.kernel_root(), area->addr, end, area->ptes)) {
     free_vm_area(area);
     return nullptr;
@@ -921,10 +918,13 @@ std::string Vmalloc::check() const {
   if (vms_.size() != static_cast<std::size_t>(std::count_if(
                          busy_.begin(), busy_.end(), [](const auto &p) { return p.second.vm_id; })))
     return "vm_struct without a busy area";
-  // No PTE outside a live area.
+  // No PTE outside a live area: leaves and busy areas (disjoint, as checked
+  // above) are both in address order, so one sweep pairs them.
+  auto live = busy_.begin();
   for (const auto &[va, pfn] : leaves) {
-    auto it = busy_.upper_bound(va);
-    if (it == busy_.begin() || va >= std::prev(it)->second.va_end)
+    while (live != busy_.end() && live->second.va_end <= va)
+      ++live;
+    if (live == busy_.end() || va < live->second.va_start)
       return "PTE at " + hex(va) + " outside every live area";
   }
   // No TLB alias, and no stale translation into VA that is free again.

@@ -44,9 +44,9 @@ struct VmStruct {
   std::vector<Pfn> pages; // backing pages of a vmalloc area (vmap records none, as 4.19)
   unsigned nr_pages = 0;
   u64 phys_addr = 0;
-  std::string caller;    // the API function that created it (printed as %pS)
-  u64 pages_array = 0;   // VM_VPAGES: address of the vmalloc'ed pages[] array
-  std::vector<u64> ptes; // alloc_vm_area: physical addresses of the PTE slots
+  std::string caller;  // the API function that created it (printed as %pS)
+  u64 pages_array = 0; // VM_VPAGES: address of the vmalloc'ed pages[] array
+  PteSlots ptes;       // alloc_vm_area: the PTE slots of its pages
   // Whether the area's last page is a guard page. Not a flag: pcpu areas
   // carry plain VM_ALLOC (as 4.19 sets them) yet have no guard, and early
   // areas have whatever size their registrant gave.
