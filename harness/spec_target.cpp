@@ -565,10 +565,10 @@ bool SpecTarget::follows(const std::string &op, const std::vector<Value> &args) 
 std::string SpecTarget::follow(const std::string &op, const std::vector<Value> &args,
                                const OpOutcome &engine, const Kernel &k) {
   const bool remap = op == "remap_vmalloc_range" || op == "remap_vmalloc_range_partial";
-  if (!remap && !keeps_user_views(op, args))
+  const bool keeps_views = keeps_user_views(op, args);
+  if (!remap && !keeps_views)
     spec_.drop_user_views();
-  if (op == "access_remote_vm" && keeps_user_views(op, args) &&
-      engine.result.value.kind == ValueKind::Bytes) {
+  if (op == "access_remote_vm" && keeps_views && engine.result.value.kind == ValueKind::Bytes) {
     const Value *mm = args[0].field("id");
     if (mm != nullptr)
       if (std::string err = spec_.check_user_read(mm->num, args[1].num, engine.result.value.text);
@@ -617,7 +617,7 @@ std::string SpecTarget::follow(const std::string &op, const std::vector<Value> &
       // page maps), or those before a user-side error (followed below like
       // any user op: they count as mapped from elsewhere).
       if (got.kind == ValueKind::Int && got.num == 0)
-        spec_.add_user_views(mm_id, uaddr, kaddr, (size + PAGE_SIZE - 1) & PAGE_MASK);
+        spec_.add_user_views(mm_id, uaddr, kaddr, page_align(size));
     }
     // A stale VMA handle: refused before the vmalloc side is looked at.
   }
@@ -679,9 +679,8 @@ std::string SpecTarget::run_and_compare(const std::string &op, const std::vector
 
 namespace {
 
-// One line per reserved range, in the vocabulary both sides share.
-// One area as both sides describe it, compared field by field and printed
-// only for a report.
+// One reserved range as both sides describe it, compared field by field
+// and printed only for a report.
 struct AreaRow {
   enum class Kind : std::uint8_t { Vm, VmMapRam, Block, Lazy };
   u64 start = 0;
