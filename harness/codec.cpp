@@ -425,21 +425,64 @@ struct Handles {
 
   std::string fresh(char prefix) { return std::string(1, prefix) + std::to_string(next_name++); }
 
-  // A free (vfree, vfree_atomic, vunmap) through address handle `name`.
-  // Until then the address lies in the handle's own area, so the free
-  // releases that area at most. Once the handle is dead its VA may belong to
-  // another area, which the free then releases (as the kernel would): every
-  // handle such an area could be bound to is dropped, so that no later op
-  // uses one that may be gone (free_vm_area would BUG, unmap_kernel_range
-  // would unmap another area's pages).
-  void free_through(const std::string &name) {
-    if (auto it = std::find(live.begin(), live.end(), name); it != live.end()) {
-      live.erase(it);
+  // Live address handles whose area a free through a stale address may
+  // have released: still fine to read through, but a free through one may
+  // release another area, like a free through a dead handle.
+  std::vector<std::string> unsure;
+  // Handles a free was left to the deferred work for (vfree_atomic, or
+  // vfree in interrupt context): run_deferred releases whatever area then
+  // lies at each address.
+  std::vector<std::string> deferred;
+  // A deferred free that may release another area when it runs: its handle
+  // was dead already, or was freed again while the free waited.
+  bool deferred_stale = false;
+
+  // A free by `op` (vfree, vfree_atomic, vunmap) through address handle
+  // `name`. While the handle is live and sure, the address lies in its own
+  // area, so the free releases that area at most. Otherwise its VA may
+  // belong to another area by the time the free runs, which the free then
+  // releases (as the kernel would): every handle such an area could be
+  // bound to is dropped (see drop_bound), so that no later op uses one that
+  // may be gone (free_vm_area would BUG, unmap_kernel_range would unmap
+  // another area's pages).
+  void free_through(const std::string &name, std::string_view op) {
+    const bool later = op == "vfree_atomic" || (op == "vfree" && irq_depth > 0);
+    const bool was_live = erase(live, name);
+    const bool was_unsure = erase(unsure, name);
+    const bool was_deferred = erase(deferred, name);
+    if (was_live && !was_unsure) {
+      if (later)
+        deferred.push_back(name);
       return;
     }
+    if (later || was_deferred)
+      deferred_stale = true;
+    drop_bound();
+  }
+  // run_deferred(): every deferred free runs now.
+  void run_deferred() {
+    if (deferred_stale)
+      drop_bound();
+    deferred.clear();
+    deferred_stale = false;
+  }
+
+private:
+  static bool erase(std::vector<std::string> &list, const std::string &name) {
+    const auto it = std::find(list.begin(), list.end(), name);
+    if (it == list.end())
+      return false;
+    list.erase(it);
+    return true;
+  }
+  // A free released an area the handles cannot name: the get_vm_area,
+  // vm_map_ram and pcpu handles are dropped (a second free of theirs is a
+  // BUG), and every live address handle becomes unsure.
+  void drop_bound() {
     vms.clear();
     rams.clear();
     pcpus.clear();
+    unsure = live;
   }
 };
 
@@ -737,7 +780,7 @@ private:
       case Arg::FreeAddr:
         s.args.push_back(free_address());
         if (const std::string name = freed_handle(s.args.back()); !name.empty())
-          h_.free_through(name);
+          h_.free_through(name, o.name);
         break;
       case Arg::LiveAddr: {
         const std::size_t i = r_.byte() % h_.live.size();
@@ -820,8 +863,10 @@ private:
       }
       }
     }
-    if (consumed_live)
-      h_.live.erase(h_.live.begin() + static_cast<std::ptrdiff_t>(*consumed_live));
+    if (consumed_live) {
+      const std::string name = h_.live[*consumed_live];
+      h_.free_through(name, o.name);
+    }
     if (consumed_mm)
       h_.live_mms.erase(h_.live_mms.begin() + static_cast<std::ptrdiff_t>(*consumed_mm));
     apply(o, s, ram_count, consumed_vm, consumed_page, consumed_ram, consumed_pcpu);
@@ -859,6 +904,8 @@ private:
       ++h_.irq_depth;
     if (o.name == "irq_exit")
       --h_.irq_depth;
+    if (o.name == "run_deferred")
+      h_.run_deferred();
     if (vm)
       h_.vms.erase(h_.vms.begin() + static_cast<std::ptrdiff_t>(*vm));
     if (ram)
@@ -1276,7 +1323,7 @@ private:
           return "expected an address";
         err = free_address(*e);
         if (const std::string name = freed_handle(*e); err.empty() && !name.empty())
-          h_.free_through(name);
+          h_.free_through(name, s.op);
         break;
       }
       case Arg::LiveAddr: {
@@ -1284,8 +1331,10 @@ private:
         if (!e)
           return "expected a live address handle";
         err = handle(h_.live, *e, "address");
-        if (err.empty() && (s.op == "vfree" || s.op == "vunmap"))
-          h_.live.erase(h_.live.begin() + out_.back());
+        if (err.empty() && (s.op == "vfree" || s.op == "vunmap")) {
+          const std::string name = h_.live[out_.back()];
+          h_.free_through(name, s.op);
+        }
         break;
       }
       case Arg::VmAddr: {
@@ -1386,6 +1435,8 @@ private:
       ++h_.irq_depth;
     if (o.name == "irq_exit")
       --h_.irq_depth;
+    if (o.name == "run_deferred")
+      h_.run_deferred();
     const std::string first =
         !s.args.empty() && s.args[0].kind == ExprKind::Name ? s.args[0].text : std::string();
     if (o.name == "free_vm_area")

@@ -127,6 +127,51 @@ TEST(Codec, a_free_through_a_dead_handle_drops_the_areas_it_may_have_released) {
   EXPECT_TRUE(encodes(head + "a3 = vmalloc(0x1000)\nvfree(a3)\nfree_vm_area(v2)\n"));
 }
 
+// A deferred free (vfree_atomic) runs at run_deferred and releases whatever
+// area then lies at its address. Found by the builtin fuzzer: vfree_atomic(a1),
+// then vunmap(a1) released a1's area at once, get_vm_area took the VA, and
+// run_deferred released that area under v2's handle.
+TEST(Codec, a_deferred_free_of_a_handle_freed_again_drops_the_areas_it_may_release) {
+  const std::string head = "# vmcheck trace v1\n"
+                           "config cpus=2 nodes=2 mem=64M lazy=0 on_null=skip\n"
+                           "a1 = vmalloc(0x1000)\n"
+                           "vfree_atomic(a1)\n";
+  const auto encodes = [](const std::string &text) {
+    const ParseResult r = parse_trace(text);
+    EXPECT_TRUE(r.ok()) << text;
+    std::vector<std::uint8_t> bytes;
+    return r.ok() && encode_trace(r.trace, Vocabulary::VmallocApi, bytes).empty();
+  };
+  const std::string tail = "v2 = get_vm_area(0x1000, 4)\nrun_deferred()\nfree_vm_area(v2)\n";
+  EXPECT_TRUE(encodes(head + tail));
+  EXPECT_FALSE(encodes(head + "vunmap(a1)\n" + tail));
+  // A deferred free through a dead handle is stale from the start.
+  EXPECT_FALSE(encodes(head + "run_deferred()\nvfree_atomic(a1)\n" + tail));
+  // Before run_deferred, v2 is an operand.
+  EXPECT_TRUE(encodes(head + "vunmap(a1)\nv2 = get_vm_area(0x1000, 4)\nfree_vm_area(v2)\n"));
+}
+
+// A free through a dead handle may release an area a live handle is bound
+// to: that handle stays usable for reads, but a free through it is treated
+// as a free through a dead one.
+TEST(Codec, a_free_through_a_handle_a_stale_free_may_have_released_drops_bound_areas) {
+  const std::string head = "# vmcheck trace v1\n"
+                           "config cpus=2 nodes=2 mem=64M lazy=0 on_null=skip\n"
+                           "a1 = vmalloc(0x1000)\n"
+                           "vfree(a1)\n"
+                           "a2 = vmalloc(0x1000)\n";
+  const auto encodes = [](const std::string &text) {
+    const ParseResult r = parse_trace(text);
+    EXPECT_TRUE(r.ok()) << text;
+    std::vector<std::uint8_t> bytes;
+    return r.ok() && encode_trace(r.trace, Vocabulary::VmallocApi, bytes).empty();
+  };
+  const std::string tail = "v3 = get_vm_area(0x1000, 4)\nvfree(a2)\nfree_vm_area(v3)\n";
+  EXPECT_TRUE(encodes(head + tail));
+  EXPECT_FALSE(encodes(head + "vfree(a1)\n" + tail));
+  EXPECT_TRUE(encodes(head + "vfree(a1)\nvread(a2, 8)\n" + tail.substr(0, tail.find("vfree"))));
+}
+
 // The large sizes are drawn rarely (one size selector in 17) but are in
 // the decoder's image: each encodes, and decodes back unchanged.
 TEST(Codec, large_sizes_are_rare_but_reachable) {
