@@ -31,6 +31,14 @@ rc::Gen<std::vector<std::uint8_t>> gen_input(double scale) {
   return rc::gen::scale(scale, rc::gen::container<std::vector<std::uint8_t>>(byte));
 }
 
+// Whether a vmalloc_api trace is in the decoder's image (it encodes).
+bool encodes(const std::string &text) {
+  const ParseResult r = parse_trace(text);
+  EXPECT_TRUE(r.ok()) << text;
+  std::vector<std::uint8_t> bytes;
+  return r.ok() && encode_trace(r.trace, Vocabulary::VmallocApi, bytes).empty();
+}
+
 std::string show_bytes(std::span<const std::uint8_t> b) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string s = "x\"";
@@ -107,12 +115,6 @@ TEST(Codec, a_free_through_a_dead_handle_drops_the_areas_it_may_have_released) {
                            "a1 = vmalloc(0x1000)\n"
                            "vfree(a1)\n"
                            "v2 = get_vm_area(0x1000, 4)\n";
-  const auto encodes = [](const std::string &text) {
-    const ParseResult r = parse_trace(text);
-    EXPECT_TRUE(r.ok()) << text;
-    std::vector<std::uint8_t> bytes;
-    return r.ok() && encode_trace(r.trace, Vocabulary::VmallocApi, bytes).empty();
-  };
   EXPECT_TRUE(encodes(head + "free_vm_area(v2)\n"));
   EXPECT_TRUE(encodes(head + "vfree(a1+1)\nfree_vm_area(v2)\n")); // unaligned: a WARN, no free
   EXPECT_FALSE(encodes(head + "vfree(a1)\nfree_vm_area(v2)\n"));
@@ -136,12 +138,6 @@ TEST(Codec, a_deferred_free_of_a_handle_freed_again_drops_the_areas_it_may_relea
                            "config cpus=2 nodes=2 mem=64M lazy=0 on_null=skip\n"
                            "a1 = vmalloc(0x1000)\n"
                            "vfree_atomic(a1)\n";
-  const auto encodes = [](const std::string &text) {
-    const ParseResult r = parse_trace(text);
-    EXPECT_TRUE(r.ok()) << text;
-    std::vector<std::uint8_t> bytes;
-    return r.ok() && encode_trace(r.trace, Vocabulary::VmallocApi, bytes).empty();
-  };
   const std::string tail = "v2 = get_vm_area(0x1000, 4)\nrun_deferred()\nfree_vm_area(v2)\n";
   EXPECT_TRUE(encodes(head + tail));
   EXPECT_FALSE(encodes(head + "vunmap(a1)\n" + tail));
@@ -160,12 +156,6 @@ TEST(Codec, a_free_through_a_handle_a_stale_free_may_have_released_drops_bound_a
                            "a1 = vmalloc(0x1000)\n"
                            "vfree(a1)\n"
                            "a2 = vmalloc(0x1000)\n";
-  const auto encodes = [](const std::string &text) {
-    const ParseResult r = parse_trace(text);
-    EXPECT_TRUE(r.ok()) << text;
-    std::vector<std::uint8_t> bytes;
-    return r.ok() && encode_trace(r.trace, Vocabulary::VmallocApi, bytes).empty();
-  };
   const std::string tail = "v3 = get_vm_area(0x1000, 4)\nvfree(a2)\nfree_vm_area(v3)\n";
   EXPECT_TRUE(encodes(head + tail));
   EXPECT_FALSE(encodes(head + "vfree(a1)\n" + tail));
