@@ -21,8 +21,8 @@ constexpr u64 P = PAGE_SIZE;
 constexpr u64 S = VMALLOC_START_L4;
 
 // Sizes come in two weights. The selector bytes below kBigSizeSelector pick
-// a small size; the few above it (but kLiteral) the large ones, each about
-// once in 60 draws: a page array that needs a vmalloc of its own (513
+// a small size; the 15 above it (but kLiteral) the large ones, together
+// once in 17 draws: a page array that needs a vmalloc of its own (513
 // pages), two areas that together reach lazy=auto's threshold (8191 pages
 // and a guard each; 2 CPUs give 16384), and one that exhausts memory
 // (4 GiB). Each of those costs a page allocation and a PTE per page, and
@@ -1007,17 +1007,12 @@ private:
   std::string size(const Expr *e) {
     if (!e || !int_of(*e))
       return "expected an integer";
-    for (std::size_t i = 0; i < kSmallSizes.size(); ++i)
-      if (kSmallSizes[i] == e->value) {
-        out_.push_back(static_cast<std::uint8_t>(i));
-        return {};
-      }
     for (std::size_t i = 0; i < kBigSizes.size(); ++i)
       if (kBigSizes[i] == e->value) {
         out_.push_back(static_cast<std::uint8_t>(kBigSizeSelector + i));
         return {};
       }
-    number(std::array<u64, 0>{}, e->value);
+    number(kSmallSizes, e->value);
     return {};
   }
   template <std::size_t N> void number(const std::array<u64, N> &table, u64 v) {
