@@ -19,47 +19,52 @@
 namespace vmcheck::spec {
 
 // Items by id. Ids are handed out 1, 2, 3, ... and never reused (0 means
-// "none"), so an id is its slot; a removed item leaves an empty slot.
+// "none"), so an id is its slot; a removed item leaves an empty slot. Slots
+// live in fixed chunks, so adding never moves an item (a vmalloc of
+// thousands of pages adds thousands of frames).
 template <typename T> class IdTable {
 public:
   u64 add(T item) {
-    slots_.emplace_back(std::move(item));
+    if (next_ % kChunk == 0)
+      chunks_.emplace_back().reserve(kChunk);
+    chunks_.back().emplace_back(std::move(item));
     ++live_;
-    return slots_.size();
+    return ++next_;
   }
   T *find(u64 id) {
-    return id != 0 && id <= slots_.size() && slots_[id - 1] ? &*slots_[id - 1] : nullptr;
+    std::optional<T> *s = slot(id);
+    return s != nullptr && *s ? &**s : nullptr;
   }
-  const T *find(u64 id) const {
-    return id != 0 && id <= slots_.size() && slots_[id - 1] ? &*slots_[id - 1] : nullptr;
-  }
+  const T *find(u64 id) const { return const_cast<IdTable *>(this)->find(id); }
   bool contains(u64 id) const { return find(id) != nullptr; }
   T &at(u64 id) {
     if (T *t = find(id))
       return *t;
     throw std::out_of_range("IdTable::at: no item " + std::to_string(id));
   }
-  const T &at(u64 id) const {
-    if (const T *t = find(id))
-      return *t;
-    throw std::out_of_range("IdTable::at: no item " + std::to_string(id));
-  }
+  const T &at(u64 id) const { return const_cast<IdTable *>(this)->at(id); }
   void erase(u64 id) {
     if (find(id) != nullptr) {
-      slots_[id - 1].reset();
+      slot(id)->reset();
       --live_;
     }
   }
   std::size_t size() const { return live_; }
   // fn(id, item) for every item, in id order.
   template <typename Fn> void for_each(Fn fn) const {
-    for (std::size_t i = 0; i < slots_.size(); ++i)
-      if (slots_[i])
-        fn(u64{i + 1}, *slots_[i]);
+    for (u64 id = 1; id <= next_; ++id)
+      if (const T *t = find(id))
+        fn(id, *t);
   }
 
 private:
-  std::vector<std::optional<T>> slots_;
+  static constexpr u64 kChunk = 256;
+  std::optional<T> *slot(u64 id) {
+    return id != 0 && id <= next_ ? &chunks_[(id - 1) / kChunk][(id - 1) % kChunk] : nullptr;
+  }
+  // Each chunk holds up to kChunk slots and is reserved to that on creation.
+  std::vector<std::vector<std::optional<T>>> chunks_;
+  u64 next_ = 0; // ids handed out
   std::size_t live_ = 0;
 };
 

@@ -11,9 +11,6 @@ namespace vmcheck {
 
 namespace {
 
-constexpr u64 kSectionPages = u64{1} << (MAX_ORDER - 1);
-constexpr u64 kSectionShift = MAX_ORDER - 1;
-
 // The record every frame of an untouched section has: each section starts as
 // one free MAX_ORDER block, so its first frame is the block's buddy head.
 const Page kFreshHead{0, 0, PG_buddy, PageOwner::Free, MAX_ORDER - 1, 0, 0};
@@ -75,11 +72,6 @@ std::uint64_t uniform_digest(std::uint8_t byte) {
   return table[byte];
 }
 
-// Out of line so that the hot accessors stay small.
-[[noreturn, gnu::noinline, gnu::cold]] void throw_bad_pfn(const char *fn, Pfn pfn) {
-  throw KernelBug(fn, "pfn " + std::to_string(pfn) + " outside physical memory");
-}
-
 void hash_page(WideDigest &d, const Page &p) {
   d.add(u64{p.refcount} | (u64{static_cast<std::uint32_t>(p.mapcount)} << 32));
   d.add(u64{p.flags} | (u64{static_cast<std::uint8_t>(p.owner)} << 32) | (u64{p.order} << 40));
@@ -115,33 +107,19 @@ const char *page_owner_name(PageOwner o) {
   return "?";
 }
 
-// Invariant: when data is null every byte of the frame equals fill; a
-// non-null buffer holds all PAGE_SIZE bytes and is counted in backed_.
-// digest caches digest_bytes(data) while digest_valid; every write clears it
-// (frames are reachable only through PhysMem's own methods, so none is missed).
-struct PhysMem::Frame {
-  std::unique_ptr<std::uint8_t[]> data;
-  mutable std::uint64_t digest = 0;
-  std::uint8_t fill = kUninitByte;
-  mutable bool digest_valid = false;
-
-  std::uint64_t content_digest() const {
-    if (!data)
-      return uniform_digest(fill);
-    if (!digest_valid) {
-      digest = digest_bytes(data.get());
-      digest_valid = true;
-    }
-    return digest;
+std::uint64_t PhysMem::Frame::content_digest() const {
+  if (!data)
+    return uniform_digest(fill);
+  if (!digest_valid) {
+    digest = digest_bytes(data.get());
+    digest_valid = true;
   }
-};
+  return digest;
+}
 
-// One MAX_ORDER block of records and frames, created on first mutable use.
-struct PhysMem::Section {
-  Page pages[kSectionPages];
-  Frame frames[kSectionPages];
-  Section() { pages[0] = kFreshHead; }
-};
+PhysMem::Section::Section() {
+  pages[0] = kFreshHead;
+}
 
 PhysMem::PhysMem(unsigned nodes, u64 bytes_per_node)
     : nodes_(nodes), pages_per_node_(bytes_per_node >> PAGE_SHIFT) {
@@ -154,56 +132,23 @@ PhysMem::PhysMem(unsigned nodes, u64 bytes_per_node)
 
 PhysMem::~PhysMem() = default;
 
-Pfn PhysMem::node_start_pfn(unsigned node) const {
-  return base_pfn_ + node * pages_per_node_;
-}
-Pfn PhysMem::min_pfn() const {
-  return base_pfn_;
-}
-Pfn PhysMem::max_pfn() const {
-  return base_pfn_ + total_pages();
-}
-
 unsigned PhysMem::pfn_to_nid(Pfn pfn) const {
   return static_cast<unsigned>((pfn - base_pfn_) / pages_per_node_);
 }
 
-PhysMem::Section *PhysMem::section(Pfn pfn) const {
-  return sections_[(pfn - base_pfn_) >> kSectionShift].get();
-}
-
-PhysMem::Section &PhysMem::materialize(Pfn pfn) {
+PhysMem::Section &PhysMem::make_section(Pfn pfn) {
   const std::size_t i = (pfn - base_pfn_) >> kSectionShift;
-  auto &slot = sections_[i];
-  if (!slot) {
-    slot = std::make_unique<Section>();
-    touched_.push_back(i);
-  }
-  return *slot;
+  sections_[i] = std::make_unique<Section>();
+  touched_.push_back(i);
+  return *sections_[i];
 }
 
-const PhysMem::Frame *PhysMem::frame(Pfn pfn) const {
-  const Section *s = section(pfn);
-  return s ? &s->frames[pfn & (kSectionPages - 1)] : nullptr;
+const Page &PhysMem::fresh_page(Pfn pfn) {
+  return (pfn & (kSectionPages - 1)) == 0 ? kFreshHead : kFreshTail;
 }
 
-PhysMem::Frame &PhysMem::frame_mut(Pfn pfn) {
-  return materialize(pfn).frames[pfn & (kSectionPages - 1)];
-}
-
-Page &PhysMem::page(Pfn pfn) {
-  if (pfn - base_pfn_ >= total_pages())
-    throw_bad_pfn("page", pfn);
-  return materialize(pfn).pages[pfn & (kSectionPages - 1)];
-}
-
-const Page &PhysMem::peek(Pfn pfn) const {
-  if (pfn - base_pfn_ >= total_pages())
-    throw_bad_pfn("page", pfn);
-  const u64 idx = pfn & (kSectionPages - 1);
-  if (const Section *s = section(pfn))
-    return s->pages[idx];
-  return idx == 0 ? kFreshHead : kFreshTail;
+void PhysMem::throw_bad_pfn(const char *fn, Pfn pfn) {
+  throw KernelBug(fn, "pfn " + std::to_string(pfn) + " outside physical memory");
 }
 
 namespace {
@@ -259,22 +204,11 @@ void PhysMem::write(u64 pa, std::span<const std::uint8_t> in) {
   }
 }
 
-u64 PhysMem::read_u64(u64 pa) const {
+void PhysMem::throw_bad_u64(u64 pa, const char *fn) const {
   if ((pa & 7) != 0)
-    throw KernelBug("phys_read", "unaligned 8-byte read at " + std::to_string(pa));
-  check_range(*this, "phys_read", pa, 8);
-  const Frame *f = frame(pa >> PAGE_SHIFT);
-  if (f && f->data)
-    return load_u64(f->data.get() + (pa & (PAGE_SIZE - 1)));
-  return u64{f ? f->fill : kUninitByte} * 0x0101010101010101ULL;
-}
-
-void PhysMem::write_u64(u64 pa, u64 v) {
-  if ((pa & 7) != 0)
-    throw KernelBug("phys_write", "unaligned 8-byte write at " + std::to_string(pa));
-  std::uint8_t bytes[8];
-  std::memcpy(bytes, &v, sizeof bytes);
-  write(pa, bytes);
+    throw KernelBug(fn, "unaligned 8-byte access at " + std::to_string(pa));
+  check_range(*this, fn, pa, 8);
+  throw KernelBug(fn, "bad 8-byte access at " + std::to_string(pa));
 }
 
 void PhysMem::zero_frame(Pfn pfn) {

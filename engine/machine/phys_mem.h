@@ -19,6 +19,7 @@
 #include "vmcheck/abi.h"
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <vector>
@@ -77,9 +78,9 @@ public:
 
   unsigned nr_nodes() const { return nodes_; }
   u64 pages_per_node() const { return pages_per_node_; }
-  Pfn node_start_pfn(unsigned node) const;
-  Pfn min_pfn() const;
-  Pfn max_pfn() const; // exclusive
+  Pfn node_start_pfn(unsigned node) const { return base_pfn_ + node * pages_per_node_; }
+  Pfn min_pfn() const { return base_pfn_; }
+  Pfn max_pfn() const { return base_pfn_ + total_pages(); } // exclusive
   u64 total_pages() const { return pages_per_node_ * nodes_; }
   bool pfn_valid(Pfn pfn) const { return pfn >= min_pfn() && pfn < max_pfn(); }
   unsigned pfn_to_nid(Pfn pfn) const; // precondition: pfn_valid
@@ -88,17 +89,51 @@ public:
   // struct page of a valid pfn. page() may allocate host memory for the
   // record's section the first time; peek() never does (returns the
   // section's default record when untouched).
-  Page &page(Pfn pfn);
-  const Page &peek(Pfn pfn) const;
+  Page &page(Pfn pfn) {
+    if (pfn - base_pfn_ >= total_pages())
+      throw_bad_pfn("page", pfn);
+    return materialize(pfn).pages[pfn & (kSectionPages - 1)];
+  }
+  const Page &peek(Pfn pfn) const {
+    if (pfn - base_pfn_ >= total_pages())
+      throw_bad_pfn("page", pfn);
+    if (const Section *s = section(pfn))
+      return s->pages[pfn & (kSectionPages - 1)];
+    return fresh_page(pfn);
+  }
 
   // ---- frame contents (pa = physical address) --------------------------------
   // Reads/writes may cross frame boundaries. Precondition: the whole range is
   // valid memory (callers check pfn_valid); violations throw KernelBug.
   void read(u64 pa, std::span<std::uint8_t> out) const;
   void write(u64 pa, std::span<const std::uint8_t> in);
-  u64 read_u64(u64 pa) const;    // pa 8-byte aligned
-  void write_u64(u64 pa, u64 v); // pa 8-byte aligned
-  void zero_frame(Pfn pfn);      // O(1): drops the host buffer, marks zero
+  u64 read_u64(u64 pa) const { // pa 8-byte aligned
+    if ((pa & 7) != 0 || (pa >> PAGE_SHIFT) - base_pfn_ >= total_pages())
+      throw_bad_u64(pa, "phys_read");
+    const Frame *f = frame(pa >> PAGE_SHIFT);
+    if (f && f->data) {
+      u64 v;
+      std::memcpy(&v, f->data.get() + (pa & (PAGE_SIZE - 1)), sizeof v);
+      return v;
+    }
+    return u64{f ? f->fill : kUninitByte} * 0x0101010101010101ULL;
+  }
+  void write_u64(u64 pa, u64 v) { // pa 8-byte aligned
+    if ((pa & 7) != 0 || (pa >> PAGE_SHIFT) - base_pfn_ >= total_pages())
+      throw_bad_u64(pa, "phys_write");
+    if (Section *s = section(pa >> PAGE_SHIFT)) {
+      Frame &f = s->frames[(pa >> PAGE_SHIFT) & (kSectionPages - 1)];
+      if (f.data) { // the common case: a page table already written
+        std::memcpy(f.data.get() + (pa & (PAGE_SIZE - 1)), &v, sizeof v);
+        f.digest_valid = false;
+        return;
+      }
+    }
+    std::uint8_t bytes[8];
+    std::memcpy(bytes, &v, sizeof bytes);
+    write(pa, bytes);
+  }
+  void zero_frame(Pfn pfn); // O(1): drops the host buffer, marks zero
   void fill_frame(Pfn pfn, std::uint8_t byte);
   void copy_frame(Pfn dst, Pfn src);
   bool frame_is_zero(Pfn pfn) const; // true if every byte reads 0
@@ -123,13 +158,42 @@ public:
   std::span<const Page> section_pages(std::size_t section) const;
 
 private:
-  struct Section;
-  Section *section(Pfn pfn) const;
-  Section &materialize(Pfn pfn);
-  // Frame payload: state + optional host buffer.
-  struct Frame;
-  const Frame *frame(Pfn pfn) const;
-  Frame &frame_mut(Pfn pfn);
+  static constexpr u64 kSectionShift = MAX_ORDER - 1;
+  static constexpr u64 kSectionPages = u64{1} << kSectionShift;
+  // Invariant: when data is null every byte of the frame equals fill; a
+  // non-null buffer holds all PAGE_SIZE bytes and is counted in backed_.
+  // digest caches the digest of data while digest_valid; every write clears
+  // it (frames are reachable only through PhysMem's own methods, so none is
+  // missed).
+  struct Frame {
+    std::unique_ptr<std::uint8_t[]> data;
+    mutable std::uint64_t digest = 0;
+    std::uint8_t fill = kUninitByte;
+    mutable bool digest_valid = false;
+    std::uint64_t content_digest() const;
+  };
+  // One MAX_ORDER block of records and frames, created on first mutable use.
+  struct Section {
+    Page pages[kSectionPages];
+    Frame frames[kSectionPages];
+    Section();
+  };
+  [[noreturn, gnu::noinline, gnu::cold]] static void throw_bad_pfn(const char *fn, Pfn pfn);
+  // An unaligned or out-of-memory 8-byte access.
+  [[noreturn, gnu::noinline, gnu::cold]] void throw_bad_u64(u64 pa, const char *fn) const;
+  // The record of a frame in an untouched section.
+  static const Page &fresh_page(Pfn pfn);
+  Section *section(Pfn pfn) const { return sections_[(pfn - base_pfn_) >> kSectionShift].get(); }
+  Section &materialize(Pfn pfn) {
+    Section *s = section(pfn);
+    return s != nullptr ? *s : make_section(pfn);
+  }
+  [[gnu::noinline]] Section &make_section(Pfn pfn);
+  const Frame *frame(Pfn pfn) const {
+    const Section *s = section(pfn);
+    return s ? &s->frames[pfn & (kSectionPages - 1)] : nullptr;
+  }
+  Frame &frame_mut(Pfn pfn) { return materialize(pfn).frames[pfn & (kSectionPages - 1)]; }
 
   unsigned nodes_;
   u64 pages_per_node_;
