@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 namespace vmcheck {
@@ -352,6 +354,39 @@ TEST(PageAlloc, check_reports_a_corrupted_free_page_record) {
   const Pfn inside_free_block = r.mem.min_pfn() + 600; // in the free order-9 half
   r.mem.page(inside_free_block).refcount = 1;
   EXPECT_NE(r.alloc.check(), "");
+}
+
+// check() tests each stretch of a section in one pass and only then looks
+// for the culprit: the report still names the first bad frame.
+TEST(PageAlloc, check_names_the_first_bad_frame_of_each_kind_of_stretch) {
+  Rig r(1, 8 * MiB);
+  const auto a = r.alloc.alloc_pages_node(0, GFP_KERNEL, 2);
+  ASSERT_TRUE(a);
+  ASSERT_EQ(r.alloc.check(), "");
+  const auto hex = [](Pfn p) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "pfn 0x%llx", static_cast<unsigned long long>(p));
+    return std::string(buf);
+  };
+  // An allocated tail page whose record says free.
+  r.mem.page(*a + 3).owner = PageOwner::Free;
+  r.mem.page(*a + 3).flags = 0;
+  EXPECT_EQ(r.alloc.check(), hex(*a + 3) + " is in no free block but its record says free");
+  r.mem.page(*a + 3).owner = PageOwner::Kernel;
+  r.mem.page(*a + 3).flags = PG_tail;
+  ASSERT_EQ(r.alloc.check(), "");
+  // Two tails of free blocks mapped by user space: the lower one is named.
+  r.mem.page(*a + 700).mapcount = 1;
+  r.mem.page(*a + 9).mapcount = 1;
+  EXPECT_EQ(r.alloc.check(), hex(*a + 9) + " inside a free block has a non-free record");
+  r.mem.page(*a + 9).mapcount = 0;
+  r.mem.page(*a + 700).mapcount = 0;
+  ASSERT_EQ(r.alloc.check(), "");
+  // A touched section that is one free MAX_ORDER block again.
+  r.alloc.free_pages(*a, 2);
+  ASSERT_EQ(r.alloc.check(), "");
+  r.mem.page(*a + 1023).refcount = 2;
+  EXPECT_EQ(r.alloc.check(), hex(*a + 1023) + " inside a free block has a non-free record");
 }
 
 TEST(PageAlloc, check_reports_a_free_block_head_that_lost_its_buddy_flag) {

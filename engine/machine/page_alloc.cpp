@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <new>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -28,6 +29,42 @@ std::string pfn_str(Pfn pfn) {
 
 bool is_free_head(const Page &p, unsigned order) {
   return p.flags == PG_buddy && p.order == order && p.refcount == 0 && p.owner == PageOwner::Free;
+}
+
+// The sweeps of check(): records[from, to) of a section starting at `base`
+// are tested in one pass without an early exit (the common case is that
+// all pass); only a failing stretch is searched for its first bad frame.
+//
+// The first frame in the stretch, inside a free block but not its head,
+// whose record is not blank.
+std::optional<Pfn> first_not_free_tail(std::span<const Page> records, Pfn base, u64 from, u64 to) {
+  const auto bad = [](const Page &p) {
+    return (p.flags | p.refcount | static_cast<std::uint32_t>(p.mapcount) |
+            static_cast<std::uint32_t>(p.owner)) != 0;
+  };
+  bool any = false;
+  for (u64 i = from; i < to; ++i)
+    any |= bad(records[i]);
+  if (!any)
+    return std::nullopt;
+  for (u64 i = from;; ++i)
+    if (bad(records[i]))
+      return base + i;
+}
+
+// The first frame in the stretch, in no free block, whose record says free.
+std::optional<Pfn> first_said_free(std::span<const Page> records, Pfn base, u64 from, u64 to) {
+  const auto bad = [](const Page &p) {
+    return (p.flags & PG_buddy) != 0 || p.owner == PageOwner::Free;
+  };
+  bool any = false;
+  for (u64 i = from; i < to; ++i)
+    any |= bad(records[i]);
+  if (!any)
+    return std::nullopt;
+  for (u64 i = from;; ++i)
+    if (bad(records[i]))
+      return base + i;
 }
 
 } // namespace
@@ -432,21 +469,28 @@ std::string PageAllocator::check() const {
       if (!is_free_head(mem_.peek(base), kTopOrder))
         return pfn_str(base) + " heads a free MAX_ORDER block but its record is not a free head";
     }
-    auto blk = std::lower_bound(all.begin(), all.end(), std::pair<Pfn, unsigned>(base, 0));
     const std::span<const Page> records = mem_.section_pages(s);
-    for (Pfn pfn = base; pfn < base + kBlockPages; ++pfn) {
-      while (blk != all.end() && blk->first + (u64{1} << blk->second) <= pfn)
-        ++blk;
-      const bool in_block = blk != all.end() && blk->first <= pfn;
-      const bool head = whole_free ? pfn == base : in_block && blk->first == pfn;
-      const Page &p = records[pfn - base];
-      if (whole_free || in_block) {
-        if (!head &&
-            (p.flags != 0 || p.refcount != 0 || p.owner != PageOwner::Free || p.mapcount != 0))
-          return pfn_str(pfn) + " inside a free block has a non-free record";
-      } else if ((p.flags & PG_buddy) != 0 || p.owner == PageOwner::Free) {
-        return pfn_str(pfn) + " is in no free block but its record says free";
-      }
+    if (whole_free) {
+      if (const std::optional<Pfn> bad = first_not_free_tail(records, base, 1, kBlockPages))
+        return pfn_str(*bad) + " inside a free block has a non-free record";
+      continue;
+    }
+    // The section alternates between allocated stretches and free blocks
+    // (sorted in `all`); each stretch is checked in one branch-free pass.
+    Pfn pfn = base;
+    auto blk = std::lower_bound(all.begin(), all.end(), std::pair<Pfn, unsigned>(base, 0));
+    for (; pfn < base + kBlockPages; ++blk) {
+      const bool in_section = blk != all.end() && blk->first < base + kBlockPages;
+      const Pfn gap_end = in_section ? blk->first : base + kBlockPages;
+      if (const std::optional<Pfn> bad = first_said_free(records, base, pfn - base, gap_end - base))
+        return pfn_str(*bad) + " is in no free block but its record says free";
+      if (!in_section)
+        break;
+      const Pfn end = blk->first + (u64{1} << blk->second);
+      if (const std::optional<Pfn> bad =
+              first_not_free_tail(records, base, blk->first + 1 - base, end - base))
+        return pfn_str(*bad) + " inside a free block has a non-free record";
+      pfn = end;
     }
   }
   if (run_blocks - touched_in_runs != mem_.nr_sections() - touched.size())
