@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdio>
-#include <new>
 #include <span>
 #include <string>
 #include <utility>
@@ -69,45 +68,6 @@ std::optional<Pfn> first_said_free(std::span<const Page> records, Pfn base, u64 
 
 } // namespace
 
-namespace {
-template <std::size_t... I>
-std::array<std::pmr::set<Pfn>, MAX_ORDER - 1> make_free_lists(std::pmr::memory_resource *pool,
-                                                              std::index_sequence<I...>) {
-  return {((void)I, std::pmr::set<Pfn>(pool))...};
-}
-} // namespace
-
-namespace {
-constexpr std::size_t kSlotBytes = 64;
-constexpr std::size_t kSlotAlign = alignof(std::max_align_t);
-constexpr std::size_t kSlotsPerChunk = 1024;
-} // namespace
-
-void *PageAllocator::NodePool::do_allocate(std::size_t bytes, std::size_t align) {
-  if (bytes > kSlotBytes || align > kSlotAlign)
-    return ::operator new (bytes, std::align_val_t{align});
-  if (free_ == nullptr) {
-    chunks_.push_back(std::make_unique_for_overwrite<std::byte[]>(kSlotBytes * kSlotsPerChunk));
-    std::byte *base = chunks_.back().get();
-    for (std::size_t i = kSlotsPerChunk; i-- > 0;)
-      free_ = new (base + i * kSlotBytes) Slot{free_};
-  }
-  Slot *s = free_;
-  free_ = s->next;
-  return s;
-}
-
-void PageAllocator::NodePool::do_deallocate(void *p, std::size_t bytes, std::size_t align) {
-  if (bytes > kSlotBytes || align > kSlotAlign) {
-    ::operator delete (p, std::align_val_t{align});
-    return;
-  }
-  free_ = new (p) Slot{free_};
-}
-
-PageAllocator::FreeArea::FreeArea(std::pmr::memory_resource *pool)
-    : blocks(make_free_lists(pool, std::make_index_sequence<MAX_ORDER - 1>{})) {}
-
 void PageAllocator::add_top_block(FreeArea &a, Pfn head) {
   Pfn start = head, end = head + kBlockPages;
   auto next = a.top_runs.lower_bound(head);
@@ -128,9 +88,7 @@ void PageAllocator::add_top_block(FreeArea &a, Pfn head) {
 
 PageAllocator::PageAllocator(PhysMem &mem, FaultInjector &faults, DiagLog &diag)
     : mem_(mem), faults_(faults), diag_(diag) {
-  areas_.reserve(mem_.nr_nodes() * kNumZones);
-  for (unsigned i = 0; i < mem_.nr_nodes() * kNumZones; ++i)
-    areas_.emplace_back(&pool_);
+  areas_.resize(mem_.nr_nodes() * kNumZones);
   // Every MAX_ORDER block starts free: each zone of each node is one run.
   for (unsigned node = 0; node < mem_.nr_nodes(); ++node) {
     const Pfn first = mem_.node_start_pfn(node), last = first + mem_.pages_per_node();
@@ -162,8 +120,8 @@ std::optional<Pfn> PageAllocator::take_block(unsigned node, Zone zone, unsigned 
     ++k;
   Pfn head = 0;
   if (k < kTopOrder) {
-    head = *a.blocks[k].begin();
-    a.blocks[k].erase(a.blocks[k].begin());
+    head = a.blocks[k].lowest();
+    a.blocks[k].pop_lowest();
   } else {
     if (a.top_runs.empty())
       return std::nullopt;
@@ -405,7 +363,7 @@ std::string PageAllocator::check() const {
             return blk() + " is not inside its node and zone";
           if (!is_free_head(mem_.peek(head), order))
             return blk() + " head record is not a free buddy head of that order";
-          if (a.blocks[order].count(head ^ n) != 0)
+          if (a.blocks[order].contains(head ^ n))
             return blk() + " and its buddy are both free (not coalesced)";
           pages += n;
           all.emplace_back(head, order);

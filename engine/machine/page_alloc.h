@@ -1,6 +1,6 @@
 // The buddy page allocator: one per zone per node, orders 0..MAX_ORDER-1,
 // coalescing on free, GFP-driven zone and node selection, deterministic by
-// construction (a free list is an ordered set; the lowest PFN goes first).
+// construction (a free list is kept sorted; the lowest PFN goes first).
 //
 // Zone selection: __GFP_DMA32 (or ___GFP_DMA) -> DMA32 only; otherwise NORMAL
 // then DMA32 (x86-64 has no HIGHMEM: __GFP_HIGHMEM is accepted and ignored).
@@ -11,13 +11,13 @@
 #include "machine/fault_inject.h"
 #include "machine/phys_mem.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
-#include <memory>
-#include <memory_resource>
 #include <optional>
-#include <set>
+#include <string>
 #include <vector>
 
 namespace vmcheck {
@@ -60,13 +60,41 @@ public:
   void hash_into(StateHasher &h) const;
 
 private:
-  using FreeList = std::pmr::set<Pfn>;
+  // The head PFNs of one order's free blocks, kept sorted from the highest
+  // to the lowest: the lowest block, the one an allocation takes and a split
+  // or a fresh free usually adds, is at the back, where a vector is cheap.
+  class FreeList {
+  public:
+    bool empty() const { return desc_.empty(); }
+    std::size_t size() const { return desc_.size(); }
+    Pfn lowest() const { return desc_.back(); }
+    void pop_lowest() { desc_.pop_back(); }
+    void insert(Pfn pfn) { desc_.insert(position(pfn), pfn); }
+    bool contains(Pfn pfn) const {
+      const auto it = position(pfn);
+      return it != desc_.end() && *it == pfn;
+    }
+    void erase(Pfn pfn) {
+      const auto it = position(pfn);
+      if (it != desc_.end() && *it == pfn)
+        desc_.erase(it);
+    }
+    // In increasing PFN order.
+    auto begin() const { return desc_.rbegin(); }
+    auto end() const { return desc_.rend(); }
+
+  private:
+    // The first entry not above pfn.
+    std::vector<Pfn>::const_iterator position(Pfn pfn) const {
+      return std::lower_bound(desc_.begin(), desc_.end(), pfn, std::greater<Pfn>());
+    }
+    std::vector<Pfn> desc_;
+  };
   // Free blocks of orders below MAX_ORDER - 1 are listed one by one; free
   // MAX_ORDER blocks as runs of consecutive ones (a fresh zone is one run),
   // so that building, checking and hashing the allocator costs what a run
   // touched, not the size of the machine.
   struct FreeArea {
-    explicit FreeArea(std::pmr::memory_resource *pool);
     std::array<FreeList, MAX_ORDER - 1> blocks; // head PFNs of free blocks, by order
     std::map<Pfn, Pfn>
         top_runs;       // [start, end) of consecutive free MAX_ORDER blocks, never adjacent
@@ -82,22 +110,6 @@ private:
   PhysMem &mem_;
   FaultInjector &faults_;
   DiagLog &diag_;
-  // Fixed-size slots for free-list tree nodes, recycled through a singly
-  // linked list: a split or merge costs no malloc. Invariant: every slot is
-  // either in use by a set node or on free_, never both.
-  class NodePool : public std::pmr::memory_resource {
-  private:
-    void *do_allocate(std::size_t bytes, std::size_t align) override;
-    void do_deallocate(void *p, std::size_t bytes, std::size_t align) override;
-    bool do_is_equal(const memory_resource &o) const noexcept override { return this == &o; }
-    struct Slot {
-      Slot *next;
-    };
-    Slot *free_ = nullptr;
-    std::vector<std::unique_ptr<std::byte[]>> chunks_;
-  };
-  // Declared before areas_ so that it outlives them.
-  NodePool pool_;
   std::vector<FreeArea> areas_; // [node * kNumZones + zone]
 };
 
