@@ -23,15 +23,23 @@ constexpr u64 S = VMALLOC_START_L4;
 // Sizes come in two weights. The selector bytes below kBigSizeSelector pick
 // a small size; the 15 above it (but kLiteral) the large ones, together
 // once in 17 draws: a page array that needs a vmalloc of its own (513
-// pages), two areas that together reach lazy=auto's threshold (8191 pages
-// and a guard each; 2 CPUs give 16384), and one that exhausts memory
-// (4 GiB). Each of those costs a page allocation and a PTE per page, and
-// drawn as often as the small ones they made most inputs 10 times slower.
+// pages), 1 MiB, one that exhausts memory (4 GiB), and, once in 256 draws,
+// an area of which two reach lazy=auto's threshold (8191 pages and a guard
+// each; 2 CPUs give 16384). Each of those but 4 GiB (refused before any
+// page is allocated) costs a page allocation and a PTE per page: drawn as
+// often as the small ones they made most inputs 10 times slower, and the
+// 8191-page one alone, drawn as often as the other large ones, still took
+// half of all the work.
 constexpr std::array<u64, 14> kSmallSizes = {0,      1,       P - 1,  P,         P + 1,
                                              2 * P,  3 * P,   4 * P,  16 * P,    64 * P,
                                              65 * P, 100 * P, ~P + 1, 17 * P + 5};
-constexpr std::array<u64, 4> kBigSizes = {513 * P, 1 << 20, u64{8191} * P, u64{1} << 32};
 constexpr std::uint8_t kBigSizeSelector = 0xf0;
+// Selector kBigSizeSelector + i draws kBigSizes[i]; the encoder writes the
+// first selector of a size.
+constexpr std::array<u64, 15> kBigSizes = {
+    513 * P,      1 << 20, u64{1} << 32, 513 * P,      1 << 20, u64{1} << 32, 513 * P,      1 << 20,
+    u64{1} << 32, 513 * P, 1 << 20,      u64{1} << 32, 513 * P, 1 << 20,      u64{8191} * P};
+static_assert(kBigSizeSelector + kBigSizes.size() == kLiteral);
 static_assert(kSmallSizes.size() <= kBigSizeSelector);
 constexpr std::array<u64, 11> kAligns = {1,       P, 2 * P, 8 * P,        1 << 16,     1 << 21,
                                          1 << 22, 3, 0,     u64{1} << 40, u64{1} << 46};
@@ -609,7 +617,7 @@ u64 pick_size(Reader &r) {
   if (s == kLiteral)
     return r.literal();
   return s < kBigSizeSelector ? kSmallSizes[s % kSmallSizes.size()]
-                              : kBigSizes[(s - kBigSizeSelector) % kBigSizes.size()];
+                              : kBigSizes[s - kBigSizeSelector];
 }
 
 class Decoder {

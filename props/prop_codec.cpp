@@ -178,19 +178,21 @@ TEST(Codec, large_sizes_are_rare_but_reachable) {
         << size;
   }
   // Over every selector byte after a vmalloc op byte: 15 of 256 draw a
-  // large size (0xff is a literal).
+  // large size (0xff is a literal), and 1 of those the 8191-page one.
   const ParseResult small = parse_trace(head + "a1 = vmalloc(0x1000)\n");
   std::vector<std::uint8_t> bytes;
   ASSERT_EQ(encode_trace(small.trace, Vocabulary::VmallocApi, bytes), "");
-  int large = 0;
+  int large = 0, huge = 0;
   for (int sel = 0; sel < 0xff; ++sel) {
     bytes.back() = static_cast<std::uint8_t>(sel);
     const Trace t = decode_bytes(bytes, Vocabulary::VmallocApi);
     ASSERT_EQ(t.stmts.size(), 1u);
     const std::uint64_t v = t.stmts[0].args[0].value;
     large += v == 0x201000 || v == 0x100000 || v == 0x1fff000 || v == 0x100000000 ? 1 : 0;
+    huge += v == 0x1fff000 ? 1 : 0;
   }
   EXPECT_EQ(large, 15);
+  EXPECT_EQ(huge, 1);
 }
 
 } // namespace
