@@ -311,24 +311,38 @@ PteRef PageTables::walk(Pfn root, u64 va) const {
   return {};
 }
 
-void PageTables::for_each_leaf(Pfn root, u64 start, u64 end,
-                               const std::function<void(u64, const PteRef &)> &fn) const {
+bool PageTables::leaf_range(u64 start, u64 end, u64 &first, u64 &last) const {
   if (end <= start || kernel_root_ == 0)
-    return;
-  u64 first = start, last = end - 1;
+    return false;
+  first = start;
+  last = end - 1;
   // Clip the ends out of the non-canonical hole so indices stay monotonic.
   const u64 user_last = (u64{1} << (va_bits_ - 1)) - 1;
   if (!canonical(first))
     first = sign_extend(user_last + 1);
   if (!canonical(last))
     last = user_last;
-  if (first > last)
-    return;
-  leaves_in(resolve(root), levels_, 0, first, last, fn);
+  return first <= last;
 }
 
-void PageTables::leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 last,
-                           const std::function<void(u64, const PteRef &)> &fn) const {
+void PageTables::for_each_leaf(Pfn root, u64 start, u64 end,
+                               const std::function<void(u64, const PteRef &)> &fn) const {
+  u64 first = 0, last = 0;
+  if (leaf_range(start, end, first, last))
+    leaves_in(resolve(root), levels_, 0, first, last, fn);
+}
+
+std::vector<std::pair<u64, Pfn>> PageTables::leaf_pfns(Pfn root, u64 start, u64 end) const {
+  std::vector<std::pair<u64, Pfn>> out;
+  u64 first = 0, last = 0;
+  auto add = [&out](u64 va, const PteRef &r) { out.emplace_back(va, r.pfn()); };
+  if (leaf_range(start, end, first, last))
+    leaves_in(resolve(root), levels_, 0, first, last, add);
+  return out;
+}
+
+template <typename Fn>
+void PageTables::leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 last, Fn &fn) const {
   const u64 span = entry_span(level);
   unsigned lo = 0, hi = kEntries - 1;
   if (level == levels_) {
@@ -416,6 +430,15 @@ std::string PageTables::check_table(Pfn table, unsigned level, unsigned lo, unsi
     return {};
   TableBuf e;
   read_table(table, lo, hi, e.data());
+  if (level == 1) {
+    // A PTE table, the bulk of the tables: one pass without an early exit
+    // first; only a failing table is searched for its first bad entry.
+    bool bad = false;
+    for (unsigned i = lo; i <= hi; ++i)
+      bad |= present(e[i - lo]) && !mem_.pfn_valid(entry_pfn(e[i - lo]));
+    if (!bad)
+      return {};
+  }
   for (unsigned i = lo; i <= hi; ++i) {
     const u64 v = e[i - lo];
     if (!present(v))

@@ -101,6 +101,9 @@ public:
   // rewrite leaves but must not free tables.
   void for_each_leaf(Pfn root, u64 start, u64 end,
                      const std::function<void(u64 va, const PteRef &)> &fn) const;
+  // (va, pfn) of every present leaf in [start, end), in address order: what
+  // for_each_leaf visits, gathered without a call per leaf.
+  std::vector<std::pair<u64, Pfn>> leaf_pfns(Pfn root, u64 start, u64 end) const;
   // Free the user-half tables that map nothing in [start, end) (free_pgtables).
   void free_empty_tables(Pfn root, u64 start, u64 end);
 
@@ -128,8 +131,10 @@ private:
   // O(1): the table's frame is known to hold only zero entries without
   // reading it (a fresh __GFP_ZERO table nothing was written to).
   bool known_empty(Pfn table) const;
-  void leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 last,
-                 const std::function<void(u64, const PteRef &)> &fn) const;
+  // The canonical [first, last] for_each_leaf walks, or false if empty.
+  bool leaf_range(u64 start, u64 end, u64 &first, u64 &last) const;
+  template <typename Fn>
+  void leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 last, Fn &fn) const;
   bool free_empty_in(Pfn table, unsigned level, u64 base, u64 first, u64 last);
   u64 free_subtree(Pfn table, unsigned level);
   std::string check_table(Pfn table, unsigned level, unsigned lo, unsigned hi,

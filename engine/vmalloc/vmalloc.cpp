@@ -887,9 +887,7 @@ std::string Vmalloc::check() const {
   // Every present leaf of the range, in address order: one walk of the
   // tables serves the per-page checks below.
   const PageTables &pt = m_.pt();
-  std::vector<std::pair<u64, Pfn>> leaves;
-  pt.for_each_leaf(pt.kernel_root(), lo, hi,
-                   [&](u64 va, const PteRef &r) { leaves.emplace_back(va, r.pfn()); });
+  const std::vector<std::pair<u64, Pfn>> leaves = pt.leaf_pfns(pt.kernel_root(), lo, hi);
   // vm_structs match their areas; guard pages unmapped; vmalloc pages mapped.
   for (const auto &[s, va] : busy_) {
     if (va.vm_id == 0)
