@@ -576,6 +576,7 @@ public:
   explicit Reader(std::span<const std::uint8_t> d) : d_(d) {}
   bool empty() const { return pos_ >= d_.size(); }
   std::size_t pos() const { return pos_; }
+  std::size_t remaining() const { return empty() ? 0 : d_.size() - pos_; }
   std::uint8_t byte() { return pos_ < d_.size() ? d_[pos_++] : 0; }
   u64 literal() {
     u64 v = 0;
@@ -640,6 +641,8 @@ public:
     }
     cfg.line = 2;
     t.config = std::move(cfg);
+    // An op takes at least one byte, most take two or more.
+    t.stmts.reserve(std::min(r_.remaining() / 2 + 1, kMaxDecodedOps));
     while (!r_.empty() && t.stmts.size() < kMaxDecodedOps) {
       if (offsets_)
         offsets_->push_back(r_.pos());
@@ -659,6 +662,7 @@ private:
     Stmt s;
     s.is_call = true;
     s.op = std::string(o.name);
+    s.args.reserve(o.args.size());
     std::optional<u64> ram_count;
     std::optional<std::size_t> consumed_vm, consumed_page, consumed_ram, consumed_pcpu,
         consumed_live, consumed_mm;

@@ -1,5 +1,6 @@
 #include "harness/constants.h"
 
+#include "harness/string_hash.h"
 #include "vmcheck/abi.h"
 
 namespace vmcheck {
@@ -88,10 +89,14 @@ constexpr Constant kConstants[] = {
 } // namespace
 
 std::optional<std::uint64_t> lookup_constant(std::string_view name) {
-  for (const Constant &c : kConstants)
-    if (c.name == name)
-      return c.value;
-  return std::nullopt;
+  static const StringMap<std::uint64_t> by_name = [] {
+    StringMap<std::uint64_t> m;
+    for (const Constant &c : kConstants)
+      m.emplace(std::string(c.name), c.value);
+    return m;
+  }();
+  const auto it = by_name.find(name);
+  return it == by_name.end() ? std::nullopt : std::optional<std::uint64_t>(it->second);
 }
 
 } // namespace vmcheck

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "harness/ops.h"
+#include "harness/string_hash.h"
 #include "harness/trace.h"
 #include "harness/value.h"
 
@@ -13,7 +14,7 @@
 
 namespace vmcheck {
 
-using Bindings = std::map<std::string, Value, std::less<>>;
+using Bindings = StringMap<Value>;
 
 struct EvalError {
   int column = 0;

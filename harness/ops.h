@@ -5,12 +5,11 @@
 #pragma once
 
 #include "engine/kernel.h"
+#include "harness/string_hash.h"
 #include "harness/value.h"
 
 #include <functional>
-#include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,11 +70,10 @@ public:
   // read or alloc_page, fault names such as guard_page.
   void add_keyword(std::string_view word);
   bool is_keyword(std::string_view word) const;
-  const std::map<std::string, OpDef, std::less<>> &ops() const { return ops_; }
 
 private:
-  std::map<std::string, OpDef, std::less<>> ops_;
-  std::set<std::string, std::less<>> keywords_;
+  StringMap<OpDef> ops_;
+  StringSet keywords_;
 };
 
 // cpu, irq_enter, irq_exit, run_deferred, touch, expect_fault, fail_nth,

@@ -135,9 +135,9 @@ Prediction any() {
   return Prediction{Value::none(), [](const Value &) { return std::string(); }, std::nullopt, {}};
 }
 
-const std::map<std::string, Adapter, std::less<>> &adapters() {
-  static const std::map<std::string, Adapter, std::less<>> table = [] {
-    std::map<std::string, Adapter, std::less<>> t;
+const StringMap<Adapter> &adapters() {
+  static const StringMap<Adapter> table = [] {
+    StringMap<Adapter> t;
     using A = const std::vector<Value> &;
     using E = const OpOutcome &;
     // ---- machine ops ----
@@ -557,9 +557,15 @@ std::map<u64, u64> user_mapped_frames(const spec::VmallocSpec &sp, const Kernel 
 } // namespace
 
 bool SpecTarget::follows(const std::string &op, const std::vector<Value> &args) {
+  static const StringSet user_ops = [] {
+    StringSet set;
+    for (std::string_view name : kUserOps)
+      set.emplace(name);
+    return set;
+  }();
   if (listed(kUserAccessOps, op))
     return args.size() == 3;
-  return listed(kUserOps, op);
+  return user_ops.count(op) != 0;
 }
 
 std::string SpecTarget::follow(const std::string &op, const std::vector<Value> &args,

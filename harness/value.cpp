@@ -1,5 +1,6 @@
 #include "harness/value.h"
 
+#include "harness/string_hash.h"
 #include "harness/trace.h"
 
 namespace vmcheck {
@@ -122,10 +123,14 @@ std::string errno_to_string(int negative_errno) {
 }
 
 int errno_from_name(std::string_view name) {
-  for (const ErrnoName &e : kErrnos)
-    if (e.name == name)
-      return e.value;
-  return 0;
+  static const StringMap<int> by_name = [] {
+    StringMap<int> m;
+    for (const ErrnoName &e : kErrnos)
+      m.emplace(std::string(e.name), e.value);
+    return m;
+  }();
+  const auto it = by_name.find(name);
+  return it == by_name.end() ? 0 : it->second;
 }
 
 std::string value_to_string(const Value &v) {
