@@ -146,6 +146,7 @@ private:
       const OpDef *op = ops_.find(stmt.op);
       if (!op)
         return malformed(stmt.line, stmt.column, "unknown op '" + stmt.op + "'");
+      args.reserve(stmt.args.size());
       for (const Expr &a : stmt.args) {
         if (skip_null_handles_ && mentions_null_handle(a)) {
           if (!stmt.bind.empty())
@@ -214,8 +215,8 @@ private:
                         outcome.diags);
     if (options_.observe && stmt.is_call)
       options_.observe(static_cast<std::size_t>(&stmt - trace_.stmts.data()), actual);
-    if (!stmt.bind.empty())
-      bindings_.insert_or_assign(stmt.bind, actual);
+    if (!stmt.bind.empty()) // the last use of the outcome
+      bindings_.insert_or_assign(stmt.bind, std::move(outcome.result.value));
     return true;
   }
 

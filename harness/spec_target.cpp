@@ -714,10 +714,11 @@ struct AreaRow {
 
 constexpr u64 kComparedVmFlags = ~(VM_NO_GUARD | VM_UNINITIALIZED);
 
-// Busy and lazy areas in address order (two sorted maps, merged).
-std::vector<AreaRow> engine_areas(const Kernel &k) {
+// Busy and lazy areas in address order (two sorted maps, merged), into
+// `out` (a buffer compare_state reuses from op to op).
+void engine_areas(const Kernel &k, std::vector<AreaRow> &out) {
   const Vmalloc &v = k.vmalloc();
-  std::vector<AreaRow> out;
+  out.clear();
   out.reserve(v.busy_areas().size() + v.lazy_areas().size());
   auto busy = v.busy_areas().begin();
   auto lazy = v.lazy_areas().begin();
@@ -739,11 +740,10 @@ std::vector<AreaRow> engine_areas(const Kernel &k) {
     out.push_back(r);
     ++(take_lazy ? lazy : busy);
   }
-  return out;
 }
 
-std::vector<AreaRow> spec_areas(const spec::VmallocSpec &sp) {
-  std::vector<AreaRow> out;
+void spec_areas(const spec::VmallocSpec &sp, std::vector<AreaRow> &out) {
+  out.clear();
   out.reserve(sp.areas().size());
   for (const spec::Area &a : sp.areas()) {
     AreaRow r{a.start, a.end, AreaRow::Kind::Lazy};
@@ -764,7 +764,6 @@ std::vector<AreaRow> spec_areas(const spec::VmallocSpec &sp) {
     }
     out.push_back(r);
   }
-  return out;
 }
 
 std::string row_text(const std::vector<AreaRow> &rows, std::size_t i, const char *none) {
@@ -774,8 +773,10 @@ std::string row_text(const std::vector<AreaRow> &rows, std::size_t i, const char
 } // namespace
 
 std::string SpecTarget::compare_state(const Kernel &k) const {
-  const auto e = engine_areas(k);
-  const auto s = spec_areas(spec_);
+  // Runs after every op: the rows go into buffers kept from call to call.
+  thread_local std::vector<AreaRow> e, s;
+  engine_areas(k, e);
+  spec_areas(spec_, s);
   for (std::size_t i = 0; i < std::max(e.size(), s.size()); ++i)
     if (i >= e.size() || i >= s.size() || !(e[i] == s[i]))
       return "area " + std::to_string(i) + ": engine " + row_text(e, i, "(none)") + ", spec " +
@@ -799,8 +800,9 @@ std::string SpecTarget::compare_state(const Kernel &k) const {
 }
 
 std::string SpecTarget::state_diff(const Kernel &k) const {
-  const auto e = engine_areas(k);
-  const auto s = spec_areas(spec_);
+  std::vector<AreaRow> e, s;
+  engine_areas(k, e);
+  spec_areas(spec_, s);
   std::string out = "areas (engine | spec):";
   for (std::size_t i = 0; i < std::max(e.size(), s.size()); ++i) {
     const bool same = i < e.size() && i < s.size() && e[i] == s[i];
