@@ -355,11 +355,10 @@ int Vmalloc::vmap_page_range(u64 start, u64 end, pgprot_t prot, std::span<const 
 
 void Vmalloc::vunmap_page_range(u64 start, u64 end) {
   PageTables &pt = m_.pt();
-  std::vector<u64> mapped;
+  // Each leaf is cleared at the slot the walk found it in (a leaf of a
+  // huge mapping is its PMD entry, as PageTables::clear would find it).
   pt.for_each_leaf(pt.kernel_root(), start, end,
-                   [&](u64 va, const PteRef &) { mapped.push_back(va); });
-  for (u64 va : mapped)
-    pt.clear(pt.kernel_root(), va);
+                   [&pt](u64, const PteRef &r) { pt.set_entry(r.slot_pa, 0); });
 }
 
 std::optional<Pfn> Vmalloc::vmalloc_to_page(u64 addr) const {

@@ -5,10 +5,34 @@
 // the area (the emulation has no return addresses to symbolise).
 #include "vmalloc/vmalloc.h"
 
-#include <cinttypes>
-#include <cstdio>
+#include <algorithm>
+#include <string>
+#include <vector>
 
 namespace vmcheck {
+
+namespace {
+
+// "0x" and 16 hex digits.
+void append_hex16(std::string &out, u64 v) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  char buf[18] = {'0', 'x'};
+  for (int i = 17; i >= 2; --i, v >>= 4)
+    buf[i] = kDigits[v & 15];
+  out.append(buf, sizeof buf);
+}
+
+// "0x<start>-0x<end> <size, right-aligned in 7>": the head of every line.
+void append_head(std::string &out, u64 start, u64 end, u64 size) {
+  append_hex16(out, start);
+  out += '-';
+  append_hex16(out, end);
+  const std::string digits = std::to_string(size);
+  out.append(digits.size() < 7 ? 8 - digits.size() : 1, ' ');
+  out += digits;
+}
+
+} // namespace
 
 std::string Vmalloc::vmallocinfo() const {
   std::map<u64, std::pair<const VmapArea *, bool>> all; // start -> (area, lazy)
@@ -18,28 +42,30 @@ std::string Vmalloc::vmallocinfo() const {
     all[s] = {&va, true};
 
   std::string out;
-  char buf[160];
+  const PhysMem &mem = m_.mem();
+  std::vector<unsigned> per_node(mem.nr_nodes(), 0);
   for (const auto &[s, entry] : all) {
     const auto [va, lazy] = entry;
     if (lazy || va->vm_id == 0) {
-      std::snprintf(buf, sizeof buf, "0x%016" PRIx64 "-0x%016" PRIx64 " %7" PRIu64 " %s\n",
-                    va->va_start, va->va_end, va->size(), lazy ? "unpurged vm_area" : "vm_map_ram");
-      out += buf;
+      append_head(out, va->va_start, va->va_end, va->size());
+      out += lazy ? " unpurged vm_area\n" : " vm_map_ram\n";
       continue;
     }
     const VmStruct &vm = *vms_.at(va->vm_id);
     if (vm.flags & VM_UNINITIALIZED)
       continue;
-    std::snprintf(buf, sizeof buf, "0x%016" PRIx64 "-0x%016" PRIx64 " %7" PRIu64, vm.addr,
-                  vm.addr + vm.size, vm.size);
-    out += buf;
-    if (!vm.caller.empty())
-      out += " " + vm.caller;
-    if (vm.nr_pages != 0)
-      out += " pages=" + std::to_string(vm.nr_pages);
+    append_head(out, vm.addr, vm.addr + vm.size, vm.size);
+    if (!vm.caller.empty()) {
+      out += ' ';
+      out += vm.caller;
+    }
+    if (vm.nr_pages != 0) {
+      out += " pages=";
+      out += std::to_string(vm.nr_pages);
+    }
     if (vm.phys_addr != 0) {
-      std::snprintf(buf, sizeof buf, " phys=0x%016" PRIx64, vm.phys_addr);
-      out += buf;
+      out += " phys=";
+      append_hex16(out, vm.phys_addr);
     }
     if (vm.flags & VM_IOREMAP)
       out += " ioremap";
@@ -51,12 +77,16 @@ std::string Vmalloc::vmallocinfo() const {
       out += " user";
     if (vm.flags & VM_VPAGES)
       out += " vpages";
-    std::vector<unsigned> per_node(m_.mem().nr_nodes(), 0);
+    std::fill(per_node.begin(), per_node.end(), 0);
     for (unsigned i = 0; i < vm.nr_pages; ++i)
-      ++per_node[m_.mem().pfn_to_nid(vm.pages[i])];
+      ++per_node[mem.pfn_to_nid(vm.pages[i])];
     for (unsigned n = 0; n < per_node.size(); ++n)
-      if (per_node[n] != 0)
-        out += " N" + std::to_string(n) + "=" + std::to_string(per_node[n]);
+      if (per_node[n] != 0) {
+        out += " N";
+        out += std::to_string(n);
+        out += '=';
+        out += std::to_string(per_node[n]);
+      }
     out += '\n';
   }
   return out;
