@@ -137,10 +137,22 @@ private:
                        " and " + value_kind_name(b.kind));
   }
 
+  // The value `e` stands for: the bound value itself when e is a bound
+  // name (a struct or an array handle is not copied to read one part of
+  // it), else `scratch`, evaluated into; nullptr on error.
+  const Value *operand(const Expr &e, Value &scratch) {
+    if (e.kind == ExprKind::Name)
+      if (const auto it = bindings_.find(e.text); it != bindings_.end())
+        return &it->second;
+    return eval(e, scratch) ? &scratch : nullptr;
+  }
+
   bool field(const Expr &e, Value &out) {
-    Value base;
-    if (!eval(e.kids[0], base))
+    Value scratch;
+    const Value *b = operand(e.kids[0], scratch);
+    if (b == nullptr)
       return false;
+    const Value &base = *b;
     if (base.kind != ValueKind::Struct)
       return fail(e, "'." + e.text + "' needs a struct, found " + value_kind_name(base.kind));
     const Value *f = base.field(e.text);
@@ -151,10 +163,12 @@ private:
   }
 
   bool index(const Expr &e, Value &out) {
-    Value base;
+    Value scratch;
     Value idx;
-    if (!eval(e.kids[0], base) || !eval(e.kids[1], idx))
+    const Value *b = operand(e.kids[0], scratch);
+    if (b == nullptr || !eval(e.kids[1], idx))
       return false;
+    const Value &base = *b;
     if (base.kind != ValueKind::Array)
       return fail(e, "indexing needs an array, found " + std::string(value_kind_name(base.kind)));
     if (idx.kind != ValueKind::Int || idx.num >= base.items.size())
