@@ -30,17 +30,12 @@ bool is_free_head(const Page &p, unsigned order) {
   return p.flags == PG_buddy && p.order == order && p.refcount == 0 && p.owner == PageOwner::Free;
 }
 
-// The sweeps of check(): records[from, to) of a section starting at `base`
-// are tested in one pass without an early exit (the common case is that
-// all pass); only a failing stretch is searched for its first bad frame.
-//
-// The first frame in the stretch, inside a free block but not its head,
-// whose record is not blank.
-std::optional<Pfn> first_not_free_tail(std::span<const Page> records, Pfn base, u64 from, u64 to) {
-  const auto bad = [](const Page &p) {
-    return (p.flags | p.refcount | static_cast<std::uint32_t>(p.mapcount) |
-            static_cast<std::uint32_t>(p.owner)) != 0;
-  };
+// The sweeps of check(): the first frame of records[from, to) (a section
+// starting at `base`) whose record is `bad`. The stretch is tested in one
+// pass without an early exit (the common case is that all pass); only a
+// failing stretch is searched for its first bad frame.
+template <typename Bad>
+std::optional<Pfn> first_bad(std::span<const Page> records, Pfn base, u64 from, u64 to, Bad bad) {
   bool any = false;
   for (u64 i = from; i < to; ++i)
     any |= bad(records[i]);
@@ -51,19 +46,19 @@ std::optional<Pfn> first_not_free_tail(std::span<const Page> records, Pfn base, 
       return base + i;
 }
 
-// The first frame in the stretch, in no free block, whose record says free.
+// Inside a free block but not its head: the record must be blank.
+std::optional<Pfn> first_not_free_tail(std::span<const Page> records, Pfn base, u64 from, u64 to) {
+  return first_bad(records, base, from, to, [](const Page &p) {
+    return (p.flags | p.refcount | static_cast<std::uint32_t>(p.mapcount) |
+            static_cast<std::uint32_t>(p.owner)) != 0;
+  });
+}
+
+// In no free block: the record must not say free.
 std::optional<Pfn> first_said_free(std::span<const Page> records, Pfn base, u64 from, u64 to) {
-  const auto bad = [](const Page &p) {
+  return first_bad(records, base, from, to, [](const Page &p) {
     return (p.flags & PG_buddy) != 0 || p.owner == PageOwner::Free;
-  };
-  bool any = false;
-  for (u64 i = from; i < to; ++i)
-    any |= bad(records[i]);
-  if (!any)
-    return std::nullopt;
-  for (u64 i = from;; ++i)
-    if (bad(records[i]))
-      return base + i;
+  });
 }
 
 } // namespace
