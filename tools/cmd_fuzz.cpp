@@ -37,6 +37,9 @@ constexpr const char *kUsage =
     "                     next to this program, as the 'fuzz' preset builds them)\n"
     "  --corpus=DIR       the corpus root (default: corpus)\n"
     "\n"
+    "libFuzzer runs with the flags of the target's .options file next to its binary\n"
+    "([libfuzzer] section: max_len, dict, ...).\n"
+    "\n"
     "Exit status: 0 no findings, 1 findings, 2 bad usage.\n";
 
 struct Row {
@@ -170,8 +173,51 @@ std::string stat(const std::string &log, const std::string &key) {
   return log.substr(p, e - p);
 }
 
-Row run_libfuzzer(FuzzTarget t, const fs::path &bin, double seconds, std::uint64_t seed,
-                  const fs::path &corpus, const fs::path &out) {
+// The libFuzzer flags of a target's .options file (next to its binary, as
+// the fuzz preset copies it; ClusterFuzz's format): " -key=value" for each
+// `key = value` line of its [libfuzzer] section, a relative dict path made
+// relative to the file. No file: no flags. A line that is not a section,
+// a comment or `key = value` sets `err`, naming the file and the line.
+std::string options_flags(const fs::path &bin, std::string &err) {
+  const fs::path file = fs::path(bin.string() + ".options");
+  std::ifstream in(file);
+  if (!in)
+    return {};
+  std::string flags, line, section;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const auto trim = [](std::string s) {
+      const auto b = s.find_first_not_of(" \t\r");
+      const auto e = s.find_last_not_of(" \t\r");
+      return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+    };
+    line = trim(line);
+    if (line.empty() || line[0] == '#')
+      continue;
+    if (line.front() == '[' && line.back() == ']') {
+      section = line.substr(1, line.size() - 2);
+      continue;
+    }
+    const auto eq = line.find('=');
+    const std::string key = eq == std::string::npos ? "" : trim(line.substr(0, eq));
+    std::string value = eq == std::string::npos ? "" : trim(line.substr(eq + 1));
+    if (key.empty() || value.empty() ||
+        key.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != std::string::npos ||
+        value.find('\'') != std::string::npos) {
+      err = file.string() + ":" + std::to_string(n) + ": expected 'key = value', found '" + line +
+            "'";
+      return {};
+    }
+    if (section != "libfuzzer")
+      continue;
+    if (key == "dict" && fs::path(value).is_relative())
+      value = (file.parent_path() / value).string();
+    flags += " '-" + key + "=" + value + "'";
+  }
+  return flags;
+}
+
+Row run_libfuzzer(FuzzTarget t, const fs::path &bin, const std::string &flags, double seconds,
+                  std::uint64_t seed, const fs::path &corpus, const fs::path &out) {
   Row row;
   row.target = std::string(fuzz_target_name(t));
   const fs::path work = out / row.target;
@@ -187,10 +233,10 @@ Row run_libfuzzer(FuzzTarget t, const fs::path &bin, double seconds, std::uint64
   for ([[maybe_unused]] const auto &e : fs::directory_iterator(dir, ec))
     ++before;
   const fs::path log = work / "libfuzzer.log";
-  std::string cmd = "'" + bin.string() +
-                    "' -max_total_time=" + std::to_string(static_cast<int>(seconds)) +
-                    " -seed=" + std::to_string(seed) + " -print_final_stats=1 -artifact_prefix='" +
-                    work.string() + "/' '" + dir.string() + "' > '" + log.string() + "' 2>&1";
+  std::string cmd =
+      "'" + bin.string() + "' -max_total_time=" + std::to_string(static_cast<int>(seconds)) +
+      " -seed=" + std::to_string(seed) + flags + " -print_final_stats=1 -artifact_prefix='" +
+      work.string() + "/' '" + dir.string() + "' > '" + log.string() + "' 2>&1";
   const int rc = std::system(cmd.c_str());
   (void)rc;
   std::string text;
@@ -269,14 +315,27 @@ int cmd_fuzz(const Args &args) {
     std::error_code ec;
     fuzzer_dir = fs::canonical("/proc/self/exe", ec).parent_path().parent_path() / "fuzz";
   }
+  // Every target's options are read before any runs: a bad file stops
+  // the job at once, not after the targets before it.
+  std::vector<std::string> flags(targets.size());
+  for (std::size_t i = 0; i < targets.size() && !builtin; ++i) {
+    std::string err;
+    flags[i] =
+        options_flags(fuzzer_dir / ("fuzz_" + std::string(fuzz_target_name(targets[i]))), err);
+    if (!err.empty()) {
+      std::cerr << "vmcheck fuzz: " << err << "\n";
+      return 2;
+    }
+  }
   std::vector<Row> rows;
-  for (FuzzTarget t : targets) {
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const FuzzTarget t = targets[i];
     const fs::path bin = fuzzer_dir / ("fuzz_" + std::string(fuzz_target_name(t)));
     std::error_code ec;
     const bool libfuzzer = !builtin && fs::exists(bin, ec);
     std::cout << "fuzzing " << fuzz_target_name(t) << " for " << seconds << " s ("
               << (libfuzzer ? "libFuzzer" : "builtin random driver") << ")..." << std::endl;
-    rows.push_back(libfuzzer ? run_libfuzzer(t, bin, seconds, seed, corpus, out)
+    rows.push_back(libfuzzer ? run_libfuzzer(t, bin, flags[i], seconds, seed, corpus, out)
                              : run_builtin(t, seconds, seed, corpus, out));
   }
   std::printf("\n%-14s %12s %10s %10s %10s %9s %9s\n", "target", "executions", "exec/s", "coverage",
