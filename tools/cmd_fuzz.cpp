@@ -183,13 +183,13 @@ std::string options_flags(const fs::path &bin, std::string &err) {
   std::ifstream in(file);
   if (!in)
     return {};
+  const auto trim = [](const std::string &s) {
+    const auto b = s.find_first_not_of(" \t\r");
+    const auto e = s.find_last_not_of(" \t\r");
+    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+  };
   std::string flags, line, section;
   for (int n = 1; std::getline(in, line); ++n) {
-    const auto trim = [](std::string s) {
-      const auto b = s.find_first_not_of(" \t\r");
-      const auto e = s.find_last_not_of(" \t\r");
-      return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-    };
     line = trim(line);
     if (line.empty() || line[0] == '#')
       continue;
@@ -317,11 +317,13 @@ int cmd_fuzz(const Args &args) {
   }
   // Every target's options are read before any runs: a bad file stops
   // the job at once, not after the targets before it.
+  std::vector<fs::path> bins;
+  for (FuzzTarget t : targets)
+    bins.push_back(fuzzer_dir / ("fuzz_" + std::string(fuzz_target_name(t))));
   std::vector<std::string> flags(targets.size());
   for (std::size_t i = 0; i < targets.size() && !builtin; ++i) {
     std::string err;
-    flags[i] =
-        options_flags(fuzzer_dir / ("fuzz_" + std::string(fuzz_target_name(targets[i]))), err);
+    flags[i] = options_flags(bins[i], err);
     if (!err.empty()) {
       std::cerr << "vmcheck fuzz: " << err << "\n";
       return 2;
@@ -330,12 +332,11 @@ int cmd_fuzz(const Args &args) {
   std::vector<Row> rows;
   for (std::size_t i = 0; i < targets.size(); ++i) {
     const FuzzTarget t = targets[i];
-    const fs::path bin = fuzzer_dir / ("fuzz_" + std::string(fuzz_target_name(t)));
     std::error_code ec;
-    const bool libfuzzer = !builtin && fs::exists(bin, ec);
+    const bool libfuzzer = !builtin && fs::exists(bins[i], ec);
     std::cout << "fuzzing " << fuzz_target_name(t) << " for " << seconds << " s ("
               << (libfuzzer ? "libFuzzer" : "builtin random driver") << ")..." << std::endl;
-    rows.push_back(libfuzzer ? run_libfuzzer(t, bin, flags[i], seconds, seed, corpus, out)
+    rows.push_back(libfuzzer ? run_libfuzzer(t, bins[i], flags[i], seconds, seed, corpus, out)
                              : run_builtin(t, seconds, seed, corpus, out));
   }
   std::printf("\n%-14s %12s %10s %10s %10s %9s %9s\n", "target", "executions", "exec/s", "coverage",
