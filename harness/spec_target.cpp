@@ -448,7 +448,8 @@ std::size_t reported(const std::vector<Diagnostic> &diags) {
 } // namespace
 
 SpecTarget::SpecTarget(const MachineConfig &cfg)
-    : spec_(spec_config(cfg)), state_(std::make_unique<AdapterState>()) {}
+    : spec_(spec_config(cfg)), user_(spec_, cfg.paging_levels == 5 ? USER_TOP_L5 : USER_TOP_L4),
+      state_(std::make_unique<AdapterState>()) {}
 
 SpecTarget::~SpecTarget() = default;
 
@@ -570,6 +571,12 @@ bool SpecTarget::follows(const std::string &op, const std::vector<Value> &args) 
 
 std::string SpecTarget::follow(const std::string &op, const std::vector<Value> &args,
                                const OpOutcome &engine, const Kernel &k) {
+  const FaultInjector &f = k.machine().faults();
+  const std::array<u64, spec::kNumFailKinds> fail_now = {f.remaining(FailPoint::AllocPage),
+                                                         f.remaining(FailPoint::PageTable),
+                                                         f.remaining(FailPoint::VmapArea)};
+  if (std::string err = predict_user(op, args, engine, k, fail_now); !err.empty())
+    return op + ": " + err;
   const bool remap = op == "remap_vmalloc_range" || op == "remap_vmalloc_range_partial";
   const bool keeps_views = keeps_user_views(op, args);
   if (!remap && !keeps_views)
@@ -631,14 +638,12 @@ std::string SpecTarget::follow(const std::string &op, const std::vector<Value> &
   for (unsigned n = 0; n < free_now.size(); ++n)
     for (Zone z : {Zone::DMA32, Zone::Normal})
       free_now[n][static_cast<unsigned>(z)] = k.machine().pages().nr_free(n, z);
-  const FaultInjector &f = k.machine().faults();
-  const std::array<u64, spec::kNumFailKinds> fail_now = {f.remaining(FailPoint::AllocPage),
-                                                         f.remaining(FailPoint::PageTable),
-                                                         f.remaining(FailPoint::VmapArea)};
   if (std::string err = spec_.follow_user_op(free_now, k.machine().pt().table_pages(), fail_now);
       !err.empty())
     return op + ": " + err;
   if (std::string err = spec_.set_user_mapped(user_mapped_frames(spec_, k)); !err.empty())
+    return op + ": " + err;
+  if (std::string err = compare_user_state(k); !err.empty())
     return op + ": " + err;
   return {};
 }

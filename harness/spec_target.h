@@ -7,7 +7,10 @@
 
 #include "engine/kernel.h"
 #include "harness/engine_target.h"
+#include "spec/user.h"
 #include "spec/vmalloc_spec.h"
+
+#include <array>
 
 #include <memory>
 #include <string>
@@ -31,15 +34,15 @@ public:
   // in their user form, with an mm). See follow().
   static bool follows(const std::string &op, const std::vector<Value> &args);
 
-  // Runs a followed op. remap_vmalloc_range(_partial) has its vmalloc side
-  // predicted (an -EINVAL there changes nothing). Ops that map raw PFNs
-  // (remap_pfn_range, vmf_insert_pfn, ...) end the comparison: user space
-  // may then write frames the spec holds without the spec knowing which.
-  // Every other one hands the spec its effect on the page allocator, the
-  // page tables and fault injection (spec::VmallocSpec::follow_user_op),
-  // and which of the spec's frames user space now maps
-  // (spec::VmallocSpec::set_user_mapped). Returns the first disagreement,
-  // or empty.
+  // Runs a followed op. Its result is judged by the spec's model of user
+  // VMAs (spec::UserSpace, harness/spec_user.cpp): exactly where the VMAs
+  // decide it, as a set of outcomes where the page tables do; afterwards
+  // the VMAs of both sides must agree. remap_vmalloc_range(_partial) has
+  // its vmalloc side predicted (an -EINVAL there changes nothing). Then the
+  // op hands the spec its effect on the page allocator, the page tables
+  // and fault injection (spec::VmallocSpec::follow_user_op), and which of
+  // the spec's frames user space now maps (spec::VmallocSpec::
+  // set_user_mapped). Returns the first disagreement, or empty.
   std::string follow(const std::string &op, const std::vector<Value> &args, const OpOutcome &engine,
                      const Kernel &k);
 
@@ -58,7 +61,20 @@ public:
   bool desynced() const { return desynced_; }
 
 private:
+  // The user-space half of follow(): the result of `op` against
+  // spec::UserSpace's prediction (spec_user.cpp). `fail_now`: the engine's
+  // fault-injection counters after the op.
+  std::string predict_user(const std::string &op, const std::vector<Value> &args,
+                           const OpOutcome &engine, const Kernel &k,
+                           const std::array<u64, spec::kNumFailKinds> &fail_now);
+  // The spec takes the flags and page offset the engine's VMA `id` has now,
+  // within what the call may change (spec::UserSpace::take_vma_change).
+  std::string take_engine_vma(const Kernel &k, u64 id, u64 may_set, bool pgoff_may_move);
+  // The mms, VMAs and files of both sides; the first difference or empty.
+  std::string compare_user_state(const Kernel &k) const;
+
   spec::VmallocSpec spec_;
+  spec::UserSpace user_; // draws on spec_: declared after it
   std::unique_ptr<AdapterState> state_;
   bool desynced_ = false;
 };

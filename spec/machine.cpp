@@ -294,7 +294,28 @@ void VmallocSpec::unmap_range(u64 start, u64 end) {
   ptes_.erase(start, end);
 }
 
-// ---- user address spaces: followed, not modelled --------------------------------------------
+// ---- allocations of user space -----------------------------------------------------------------
+
+bool VmallocSpec::user_table_page_ok() {
+  if (should_fail(FailKind::PageTable) || !pick_location(0, GFP_KERNEL, 0)) {
+    warn_alloc(GFP_KERNEL, "alloc_pages",
+               "page allocation failure: order:0, mode:" + hex(GFP_KERNEL | __GFP_ZERO));
+    return false;
+  }
+  return true;
+}
+
+bool VmallocSpec::user_alloc_may_fail(const std::array<u64, kNumFailKinds> &fail_now,
+                                      u64 pages) const {
+  for (FailKind k : {FailKind::AllocPage, FailKind::PageTable}) {
+    const unsigned i = static_cast<unsigned>(k);
+    if (fail_remaining_[i] != 0 && fail_now[i] == 0)
+      return true;
+  }
+  return nr_free_total() < pages;
+}
+
+// ---- user address spaces: followed --------------------------------------------------------------
 
 std::string VmallocSpec::follow_user_op(const std::vector<std::array<u64, kNumZones>> &free_now,
                                         u64 table_pages_now,

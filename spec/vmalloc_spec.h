@@ -305,9 +305,27 @@ public:
   void get_page(u64 handle);
   void put_page(u64 handle);
 
-  // ---- user address spaces: followed, not modelled (spec/machine.cpp) ----
-  // The spec has no model of user address spaces beyond what remaps tell it
-  // (user views, below). After a user-space op
+  // ---- allocations of user space (spec::UserSpace draws on these) ---------
+  // A kmalloc (vm_area_struct, mm_struct): false when fault injection fails
+  // it (fail point vmap_area).
+  bool kmalloc_ok() { return !should_fail(FailKind::VmapArea); }
+  // Whether a page-table page for user space (an mm's root) can be had:
+  // fault injection, then the zonelist from node 0; a failure is reported
+  // as the page allocator reports it. The page is not taken here:
+  // follow_user_op counts it among the pages user space holds.
+  bool user_table_page_ok();
+  // Whether an allocation may have failed during a user-space op that
+  // needs at most `pages` pages (tables included): an injected failure of a
+  // page or page-table allocation fired (the engine's counters after the
+  // op, `fail_now`, against the spec's before it), or fewer than `pages`
+  // pages were free before it.
+  bool user_alloc_may_fail(const std::array<u64, kNumFailKinds> &fail_now, u64 pages) const;
+  // Whether pfn is a frame of the machine's memory (it has a struct page).
+  bool pfn_is_memory(u64 pfn) const { return location_of_pfn(pfn).has_value(); }
+
+  // ---- user address spaces: followed (spec/machine.cpp) -------------------
+  // The page-level effects of user space are followed, not modelled (the
+  // VMAs are: spec/user.h). After a user-space op
   // (mm_create, mmap, a fault, munmap, ...) the harness hands it what the op
   // did to the resources both sides share: the free pages per node and zone
   // now (the difference becomes the pages user space holds, user page

@@ -1,0 +1,473 @@
+// User address spaces at the level of VMAs: see user.h.
+#include "spec/user.h"
+
+#include <algorithm>
+
+namespace vmcheck::spec {
+
+namespace {
+
+std::string hex_text(u64 v) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s;
+  do {
+    s.insert(s.begin(), kDigits[v & 0xf]);
+    v >>= 4;
+  } while (v != 0);
+  return "0x" + s;
+}
+
+bool page_aligned(u64 v) {
+  return v % PAGE_SIZE == 0;
+}
+
+// PAGE_ALIGN(len) into *out; false when it wraps.
+bool page_align(u64 len, u64 *out) {
+  if (len > ~u64{0} - (PAGE_SIZE - 1))
+    return false;
+  *out = (len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+  return true;
+}
+
+// A private mapping that may become writable: its writes go to copies.
+bool cow_mapping(u64 flags) {
+  return (flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE;
+}
+
+} // namespace
+
+UserSpace::UserSpace(VmallocSpec &machine, u64 user_top) : machine_(machine), user_top_(user_top) {}
+
+void UserSpace::warn(std::string function, std::string reason) {
+  diags_.push_back({DiagKind::Warn, std::move(function), std::move(reason)});
+}
+
+std::vector<Diag> UserSpace::take_diags() {
+  std::vector<Diag> out;
+  out.swap(diags_);
+  return out;
+}
+
+bool UserSpace::kmalloc() {
+  return machine_.kmalloc_ok();
+}
+
+bool UserSpace::range_ok(u64 addr, u64 len) const {
+  return addr >= PAGE_SIZE && len != 0 && addr < user_top_ && len <= user_top_ - addr;
+}
+
+const UserVma *UserSpace::covering(const Vmas &vmas, u64 addr) const {
+  for (const UserVma &v : vmas)
+    if (v.start <= addr && addr < v.end)
+      return &v;
+  return nullptr;
+}
+
+const UserVma *UserSpace::vma_by_id(u64 id) const {
+  for (const auto &[mm, vmas] : mms_)
+    for (const UserVma &v : vmas)
+      if (v.id == id)
+        return &v;
+  return nullptr;
+}
+
+pgprot_t UserSpace::page_prot(const UserVma &vma) const {
+  if ((vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) == 0)
+    return _PAGE_PRESENT | _PAGE_ACCESSED | _PAGE_NX; // PROT_NONE: no _PAGE_USER
+  // Writes to a private mapping, and the first write to a shared file
+  // page (write notification), fault: only shared anonymous memory is
+  // writable from the start.
+  const auto it = files_.find(vma.mapping);
+  const bool notify = it != files_.end() && !it->second.shmem;
+  pgprot_t prot = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
+  if ((vma.flags & VM_WRITE) && (vma.flags & VM_SHARED) && !notify)
+    prot |= _PAGE_RW;
+  if ((vma.flags & VM_EXEC) == 0)
+    prot |= _PAGE_NX;
+  return prot;
+}
+
+// ---- VMA surgery ------------------------------------------------------------------------------
+
+bool UserSpace::split_at(Vmas &vmas, u64 addr) {
+  for (std::size_t i = 0; i < vmas.size(); ++i) {
+    UserVma &lo = vmas[i];
+    if (!(lo.start < addr && addr < lo.end))
+      continue;
+    if (!kmalloc())
+      return false;
+    UserVma hi = lo;
+    hi.id = next_vma_++;
+    hi.start = addr;
+    hi.pgoff = lo.pgoff + ((addr - lo.start) >> PAGE_SHIFT);
+    lo.end = addr;
+    vmas.insert(vmas.begin() + static_cast<std::ptrdiff_t>(i) + 1, hi);
+    return true;
+  }
+  return true;
+}
+
+void UserSpace::remove_range(Vmas &vmas, u64 start, u64 end) {
+  std::erase_if(vmas, [&](const UserVma &v) { return v.start >= start && v.end <= end; });
+  release_unused_shmem();
+}
+
+bool UserSpace::can_merge(const UserVma &lo, const UserVma &hi) {
+  return lo.end == hi.start && lo.flags == hi.flags && (lo.flags & kNoMergeFlags) == 0 &&
+         lo.mapping == hi.mapping && lo.pgoff + lo.pages() == hi.pgoff;
+}
+
+void UserSpace::merge_pairs(Vmas &vmas, std::size_t first, std::size_t last) {
+  // Decide on the VMAs as they are, then join: whether a pair can merge
+  // does not change when its lower VMA has absorbed the one before it.
+  std::vector<bool> join(vmas.size(), false); // join[i]: vmas[i] goes into vmas[i - 1]
+  for (std::size_t i = 0; i + 1 < vmas.size(); ++i)
+    if (i + 1 >= first && i <= last && can_merge(vmas[i], vmas[i + 1]))
+      join[i + 1] = true;
+  Vmas out;
+  for (std::size_t i = 0; i < vmas.size(); ++i) {
+    if (join[i])
+      out.back().end = vmas[i].end;
+    else
+      out.push_back(vmas[i]);
+  }
+  vmas.swap(out);
+}
+
+void UserSpace::release_unused_shmem() {
+  std::erase_if(files_, [&](const auto &entry) {
+    if (!entry.second.shmem)
+      return false;
+    for (const auto &[mm, vmas] : mms_)
+      for (const UserVma &v : vmas)
+        if (v.mapping == entry.first)
+          return false;
+    return true;
+  });
+}
+
+// ---- the harness's mm ops -----------------------------------------------------------------------
+
+u64 UserSpace::mm_create() {
+  if (!kmalloc() || !machine_.user_table_page_ok())
+    return 0;
+  const u64 id = next_mm_++;
+  mms_.emplace(id, Vmas{});
+  return id;
+}
+
+int UserSpace::mmput(u64 mm) {
+  const auto it = mms_.find(mm);
+  if (it == mms_.end()) {
+    warn("mmput", "no mm " + std::to_string(mm));
+    return -EINVAL;
+  }
+  mms_.erase(it);
+  release_unused_shmem();
+  return 0;
+}
+
+u64 UserSpace::file_create(u64 nr_pages) {
+  if (nr_pages == 0 || nr_pages > (u64{1} << 32)) {
+    warn("file_create", "file size " + std::to_string(nr_pages) + " pages is not in [1, 2^32]");
+    return 0;
+  }
+  if (!kmalloc())
+    return 0;
+  const u64 id = next_file_++;
+  files_.emplace(id, UserFile{nr_pages, false});
+  return id;
+}
+
+std::int64_t UserSpace::mmap(u64 mm, u64 addr, u64 len, u64 flags) {
+  return do_mmap("mmap", mm, addr, len, flags, 0, 0);
+}
+
+std::int64_t UserSpace::mmap_file(u64 mm, u64 addr, u64 len, u64 flags, u64 file, u64 pgoff) {
+  if (file == 0) {
+    warn("mmap_file", "no file");
+    return -EINVAL;
+  }
+  return do_mmap("mmap_file", mm, addr, len, flags, file, pgoff);
+}
+
+std::int64_t UserSpace::do_mmap(const char *fn, u64 mm, u64 addr, u64 len, u64 flags, u64 file,
+                                u64 pgoff) {
+  // Every argument is checked, in this order, before anything changes.
+  const auto m = mms_.find(mm);
+  u64 size = 0;
+  const bool driver = (flags & kDriverFlags) != 0;
+  std::string bad;
+  if (m == mms_.end())
+    bad = "no mm " + std::to_string(mm);
+  else if ((flags & ~kMmapFlags) != 0)
+    bad = "flags " + hex_text(flags & ~kMmapFlags) + " cannot be requested";
+  else if ((flags & (VM_PFNMAP | VM_MIXEDMAP)) == (VM_PFNMAP | VM_MIXEDMAP))
+    bad = "VM_PFNMAP and VM_MIXEDMAP together";
+  else if (file != 0 && driver)
+    bad = "a file mapping cannot carry driver flags";
+  else if (len == 0 || !page_align(len, &size))
+    bad = "length " + hex_text(len) + " is empty or wraps";
+  else if (!page_aligned(addr))
+    bad = "address " + hex_text(addr) + " is not page aligned";
+  else if (addr != 0 && !range_ok(addr, size))
+    bad = "range " + hex_text(addr) + "+" + hex_text(size) + " is not inside the user half";
+  else if (file != 0 && (files_.count(file) == 0 || files_.at(file).shmem))
+    bad = "no file " + std::to_string(file);
+  else if (file != 0 && pgoff > (~u64{0} >> PAGE_SHIFT) - (size >> PAGE_SHIFT))
+    bad = "page offset " + hex_text(pgoff) + " overflows";
+  if (!bad.empty()) {
+    warn(fn, bad);
+    return -EINVAL;
+  }
+  Vmas &vmas = m->second;
+  if (addr == 0) {
+    // The lowest gap of `size` bytes at or above mmap_min_addr.
+    u64 cand = kMmapMinAddr;
+    for (const UserVma &v : vmas)
+      if (v.end > cand) {
+        if (v.start >= cand && v.start - cand >= size)
+          break;
+        cand = v.end;
+      }
+    if (cand >= user_top_ || user_top_ - cand < size)
+      return -ENOMEM;
+    addr = cand;
+  }
+  const bool shmem = file == 0 && !driver && (flags & VM_SHARED) != 0;
+  // The vm_area_struct, and a shmem object's, before the old mapping goes.
+  if (!kmalloc() || (shmem && !kmalloc()))
+    return -ENOMEM;
+  if (const int err = munmap(mm, addr, size); err != 0)
+    return err;
+  UserVma v;
+  v.id = next_vma_++;
+  v.start = addr;
+  v.end = addr + size;
+  v.flags = flags | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | ((flags & VM_SHARED) ? VM_MAYSHARE : 0);
+  if (file != 0) {
+    v.mapping = file;
+    v.pgoff = pgoff;
+  } else if (shmem) {
+    v.mapping = next_file_++;
+    files_.emplace(v.mapping, UserFile{size >> PAGE_SHIFT, true});
+  } else {
+    v.pgoff = addr >> PAGE_SHIFT;
+  }
+  const auto at =
+      std::find_if(vmas.begin(), vmas.end(), [&](const UserVma &o) { return o.start > addr; });
+  const std::size_t i = static_cast<std::size_t>(at - vmas.begin());
+  vmas.insert(at, v);
+  // The new VMA joins its neighbours where they match: the lower one keeps
+  // its id.
+  merge_pairs(vmas, i, i);
+  const UserVma *now = covering(vmas, addr);
+  return static_cast<std::int64_t>(now->id);
+}
+
+int UserSpace::munmap(u64 mm, u64 addr, u64 len) {
+  const auto m = mms_.find(mm);
+  if (m == mms_.end()) {
+    warn("munmap", "no mm " + std::to_string(mm));
+    return -EINVAL;
+  }
+  u64 size = 0;
+  if (!page_aligned(addr) || len == 0 || !page_align(len, &size) || !range_ok(addr, size)) {
+    warn("munmap", "bad range " + hex_text(addr) + "+" + hex_text(len));
+    return -EINVAL;
+  }
+  Vmas &vmas = m->second;
+  const u64 end = addr + size;
+  // Split at the start before the end, as the kernel does: a failure at
+  // the end leaves the first split in place.
+  if (!split_at(vmas, addr) || !split_at(vmas, end))
+    return -ENOMEM;
+  remove_range(vmas, addr, end);
+  return 0;
+}
+
+int UserSpace::mprotect(u64 mm, u64 addr, u64 len, u64 flags) {
+  const auto m = mms_.find(mm);
+  if (m == mms_.end()) {
+    warn("mprotect", "no mm " + std::to_string(mm));
+    return -EINVAL;
+  }
+  constexpr u64 kProt = VM_READ | VM_WRITE | VM_EXEC;
+  if ((flags & ~kProt) != 0) {
+    warn("mprotect", "flags " + hex_text(flags & ~kProt) + " are not protection flags");
+    return -EINVAL;
+  }
+  if (!page_aligned(addr)) {
+    warn("mprotect", "address " + hex_text(addr) + " is not page aligned");
+    return -EINVAL;
+  }
+  if (len == 0)
+    return 0;
+  u64 size = 0;
+  if (!page_align(len, &size) || !range_ok(addr, size)) {
+    warn("mprotect", "bad range " + hex_text(addr) + "+" + hex_text(len));
+    return -EINVAL;
+  }
+  Vmas &vmas = m->second;
+  const u64 end = addr + size;
+  for (u64 cur = addr; cur < end;) {
+    const UserVma *v = covering(vmas, cur);
+    if (v == nullptr)
+      return -ENOMEM; // a hole: nothing changes
+    cur = v->end;
+  }
+  if (!split_at(vmas, addr) || !split_at(vmas, end))
+    return -ENOMEM;
+  std::size_t first = vmas.size(), last = 0; // the VMAs of the range
+  for (std::size_t i = 0; i < vmas.size(); ++i)
+    if (vmas[i].start >= addr && vmas[i].end <= end) {
+      vmas[i].flags = (vmas[i].flags & ~kProt) | flags;
+      first = std::min(first, i);
+      last = i;
+    }
+  // What now matches a neighbour merges back: pairs from the VMA below the
+  // range (and the one below that) up to the VMA starting at its end.
+  merge_pairs(vmas, first == 0 ? 0 : first - 1, last + 1);
+  return 0;
+}
+
+// ---- what the VMAs decide ---------------------------------------------------------------------
+
+unsigned UserSpace::access_ends(u64 mm, u64 addr, UserAccess access) const {
+  const auto m = mms_.find(mm);
+  if (m == mms_.end())
+    return kAccessSigsegv;
+  const UserVma *v = covering(m->second, addr);
+  if (v == nullptr)
+    return kAccessSigsegv;
+  const bool allowed = access == UserAccess::Write ? (v->flags & VM_WRITE) != 0
+                       : access == UserAccess::Exec
+                           ? (v->flags & VM_EXEC) != 0
+                           : (v->flags & (VM_READ | VM_WRITE | VM_EXEC)) != 0;
+  if (v->driver()) {
+    // A driver's PTE carries the protection it chose, which may allow more
+    // than the VMA; with no PTE there is no fault handler (SIGBUS); a write
+    // to a read-only raw pfn of a private mapping copies it.
+    if (!allowed)
+      return kAccessOk | kAccessSigsegv;
+    return kAccessOk | kAccessSigbus | kAccessOom;
+  }
+  // The PTEs of other VMAs follow the VMA's protection: the VMA decides.
+  if (!allowed)
+    return kAccessSigsegv;
+  const auto f = files_.find(v->mapping);
+  const bool past_eof =
+      f != files_.end() && v->pgoff + ((addr - v->start) >> PAGE_SHIFT) >= f->second.nr_pages;
+  // Past the end of a file only a page mapped there by hand (finish_fault)
+  // can be reached.
+  return kAccessOk | kAccessOom | (past_eof ? kAccessSigbus : 0);
+}
+
+ByteRange UserSpace::remote_access_bytes(u64 mm, u64 addr, u64 len, unsigned gup_flags) const {
+  const Vmas &vmas = mms_.at(mm);
+  const bool write = (gup_flags & FOLL_WRITE) != 0;
+  const bool force = (gup_flags & FOLL_FORCE) != 0;
+  ByteRange r;
+  bool sure = true; // every page so far is reached whatever its PTE
+  u64 done = 0;
+  while (done < len) {
+    const u64 cur = addr + done;
+    if (cur < addr)
+      break; // past the top of the address space
+    const UserVma *v = covering(vmas, cur);
+    if (v == nullptr || (v->flags & (VM_IO | VM_PFNMAP)) != 0)
+      break;
+    const bool allowed = write
+                             ? (v->flags & VM_WRITE) != 0 || (force && cow_mapping(v->flags))
+                             : (v->flags & VM_READ) != 0 || (force && (v->flags & VM_MAYREAD) != 0);
+    if (!allowed)
+      break;
+    const auto f = files_.find(v->mapping);
+    const bool past_eof =
+        f != files_.end() && v->pgoff + ((cur - v->start) >> PAGE_SHIFT) >= f->second.nr_pages;
+    if (v->driver() || past_eof)
+      sure = false;
+    done += std::min(len - done, PAGE_SIZE - (cur & (PAGE_SIZE - 1)));
+    if (sure)
+      r.lo = done;
+  }
+  r.hi = done;
+  return r;
+}
+
+// ---- memory.c calls that change a VMA ------------------------------------------------------
+
+bool UserSpace::user_prot_ok(pgprot_t prot) {
+  constexpr u64 kLeafBits = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_PWT | _PAGE_PCD |
+                            _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_NX;
+  if (prot == (_PAGE_PRESENT | _PAGE_ACCESSED | _PAGE_NX))
+    return true; // PROT_NONE
+  return (prot & _PAGE_PRESENT) && (prot & _PAGE_USER) && (prot & ~kLeafBits) == 0;
+}
+
+UserSpace::RemapVerdict UserSpace::remap_pfn_range(u64 id, u64 addr, u64 pfn, u64 size,
+                                                   pgprot_t prot) {
+  UserVma *v = nullptr;
+  for (auto &[mm, vmas] : mms_)
+    for (UserVma &o : vmas)
+      if (o.id == id)
+        v = &o;
+  u64 len = 0;
+  if (!page_align(size, &len) || len > ~addr)
+    return {-EINVAL, true, false};
+  const u64 end = addr + len;
+  if (len == 0)
+    return {0, false, true};
+  if (!page_aligned(addr) || addr < v->start || end > v->end)
+    return {-EINVAL, true, false};
+  if (cow_mapping(v->flags) && (addr != v->start || end != v->end))
+    return {-EINVAL, false, false};
+  if (!user_prot_ok(prot))
+    return {-EINVAL, true, false};
+  const u64 pages = len >> PAGE_SHIFT;
+  if (pfn + pages < pfn || !machine_.pfn_is_memory(pfn) || !machine_.pfn_is_memory(pfn + pages - 1))
+    return {-EINVAL, true, false};
+  if (cow_mapping(v->flags))
+    v->pgoff = pfn;
+  v->flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP;
+  return {};
+}
+
+UserSpace::RemapVerdict UserSpace::vm_iomap_memory(u64 id, u64 start, u64 len) {
+  const UserVma &v = *vma_by_id(id);
+  if (start + len < start)
+    return {-EINVAL, false, false};
+  len += start & (PAGE_SIZE - 1);
+  if (len > ~u64{0} - (PAGE_SIZE - 1))
+    return {-EINVAL, false, false};
+  u64 pfn = start >> PAGE_SHIFT;
+  u64 pages = (len + PAGE_SIZE - 1) >> PAGE_SHIFT;
+  if (pfn + pages < pfn || v.pgoff > pages)
+    return {-EINVAL, false, false};
+  pfn += v.pgoff;
+  pages -= v.pgoff;
+  if (v.pages() > pages)
+    return {-EINVAL, false, false};
+  return remap_pfn_range(id, v.start, pfn, v.end - v.start, page_prot(v));
+}
+
+std::string UserSpace::take_vma_change(u64 id, u64 flags, u64 pgoff, u64 may_set,
+                                       bool pgoff_may_move) {
+  for (auto &[mm, vmas] : mms_)
+    for (UserVma &v : vmas) {
+      if (v.id != id)
+        continue;
+      if ((flags & v.flags) != v.flags || (flags & ~v.flags & ~may_set) != 0)
+        return "VMA " + std::to_string(id) + " flags went from " + hex_text(v.flags) + " to " +
+               hex_text(flags) + "; the call may only add " + hex_text(may_set);
+      if (pgoff != v.pgoff && !pgoff_may_move)
+        return "VMA " + std::to_string(id) + " page offset went from " + hex_text(v.pgoff) +
+               " to " + hex_text(pgoff);
+      v.flags = flags;
+      v.pgoff = pgoff;
+      return {};
+    }
+  return "no VMA " + std::to_string(id);
+}
+
+} // namespace vmcheck::spec
