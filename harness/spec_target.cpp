@@ -513,19 +513,6 @@ bool keeps_user_views(const std::string &op, const std::vector<Value> &args) {
   return false;
 }
 
-// The engine's VMA with this id, as it is now (mprotect may have split it
-// since the handle was bound), or nullptr; `mm_id` is set to its mm's id.
-const VmAreaStruct *engine_vma(const Kernel &k, u64 id, u64 *mm_id = nullptr) {
-  for (const auto &[mid, mm] : k.usermm().mms())
-    for (const auto &[start, vma] : mm.vmas)
-      if (vma.id == id) {
-        if (mm_id != nullptr)
-          *mm_id = mid;
-        return &vma;
-      }
-  return nullptr;
-}
-
 // The spec's frames whose engine page user space maps (mapcount > 0), with
 // that mapcount: the pages of each spec area, matched by position with the
 // engine's area at the same address, and the page handles (a handle is its
@@ -575,8 +562,6 @@ std::string SpecTarget::follow(const std::string &op, const std::vector<Value> &
   const std::array<u64, spec::kNumFailKinds> fail_now = {f.remaining(FailPoint::AllocPage),
                                                          f.remaining(FailPoint::PageTable),
                                                          f.remaining(FailPoint::VmapArea)};
-  if (std::string err = predict_user(op, args, engine, k, fail_now); !err.empty())
-    return op + ": " + err;
   const bool remap = op == "remap_vmalloc_range" || op == "remap_vmalloc_range_partial";
   const bool keeps_views = keeps_user_views(op, args);
   if (!remap && !keeps_views)
@@ -588,52 +573,8 @@ std::string SpecTarget::follow(const std::string &op, const std::vector<Value> &
           !err.empty())
         return op + ": " + err;
   }
-  if (remap) {
-    const Value *id = args.empty() ? nullptr : args[0].field("id");
-    u64 mm_id = 0;
-    const VmAreaStruct *vma = id ? engine_vma(k, id->num, &mm_id) : nullptr;
-    if (vma != nullptr) {
-      int verdict = -EINVAL;
-      // The range remap_vmalloc_range_partial is asked to map.
-      u64 uaddr = 0, kaddr = 0, size = 0;
-      if (op == "remap_vmalloc_range_partial") {
-        uaddr = args[1].num;
-        kaddr = args[2].num;
-        size = args[3].num;
-        verdict = spec_.remap_vmalloc_check(uaddr, kaddr, size);
-      } else {
-        // The whole VMA from page offset pgoff of the area at addr.
-        const u64 addr = args[1].num, pgoff = args[2].num;
-        if (pgoff <= (~u64{0} >> PAGE_SHIFT) && addr <= ~u64{0} - (pgoff << PAGE_SHIFT)) {
-          uaddr = vma->vm_start;
-          kaddr = addr + (pgoff << PAGE_SHIFT);
-          size = vma->vm_end - vma->vm_start;
-          verdict = spec_.remap_vmalloc_check(uaddr, kaddr, size);
-        }
-      }
-      const Value &got = engine.result.value;
-      const bool engine_einval =
-          got.kind == ValueKind::Errno && got.num == static_cast<u64>(-EINVAL);
-      if (verdict != 0) {
-        // Refused on the vmalloc side before anything is inserted: nothing
-        // changes, so the comparison goes on.
-        if (!engine_einval)
-          return "spec predicts -EINVAL (no VM_USERMAP area holds the range, or a bad "
-                 "alignment or size), engine returned " +
-                 value_to_string(got);
-        return {};
-      }
-      if (engine_einval)
-        return "spec predicts the vmalloc side accepts the range (a VM_USERMAP area holds it), "
-               "engine returned -EINVAL";
-      // Pages were inserted: all of them (the spec now knows what each user
-      // page maps), or those before a user-side error (followed below like
-      // any user op: they count as mapped from elsewhere).
-      if (got.kind == ValueKind::Int && got.num == 0)
-        spec_.add_user_views(mm_id, uaddr, kaddr, page_align(size));
-    }
-    // A stale VMA handle: refused before the vmalloc side is looked at.
-  }
+  if (std::string err = predict_user(op, args, engine, k, fail_now); !err.empty())
+    return op + ": " + err;
   std::vector<std::array<u64, spec::kNumZones>> free_now(k.machine().mem().nr_nodes());
   for (unsigned n = 0; n < free_now.size(); ++n)
     for (Zone z : {Zone::DMA32, Zone::Normal})

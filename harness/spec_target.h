@@ -67,9 +67,10 @@ private:
   std::string predict_user(const std::string &op, const std::vector<Value> &args,
                            const OpOutcome &engine, const Kernel &k,
                            const std::array<u64, spec::kNumFailKinds> &fail_now);
-  // The spec takes the flags and page offset the engine's VMA `id` has now,
-  // within what the call may change (spec::UserSpace::take_vma_change).
-  std::string take_engine_vma(const Kernel &k, u64 id, u64 may_set, bool pgoff_may_move);
+  // remap_vmalloc_range(_partial): the vmalloc side's verdict (an -EINVAL
+  // there changes nothing), then the user side's pages.
+  std::string remap_vmalloc(const std::string &op, const std::vector<Value> &args, const Value &got,
+                            const Kernel &k, bool oom_plausible);
   // The mms, VMAs and files of both sides; the first difference or empty.
   std::string compare_user_state(const Kernel &k) const;
 

@@ -19,11 +19,9 @@ std::string hex(u64 v) {
   return buf;
 }
 
-// The kernel's vm_fault_t codes the checks below name.
+// The kernel's vm_fault_t codes.
 constexpr u64 kFaultOom = 0x1;
 constexpr u64 kFaultSigbus = 0x2;
-constexpr u64 kFaultWrite = 0x8;
-constexpr u64 kFaultNopage = 0x100;
 
 // Pages a user access may allocate: the zero page or a copy, the source
 // page of a copy, and the page tables down to the PTE.
@@ -34,12 +32,8 @@ std::optional<u64> id_of(const Value &v) {
   return id == nullptr ? std::nullopt : std::optional(id->num);
 }
 
-std::string errno_or_int(std::int64_t v) {
-  return v < 0 ? "errno " + std::to_string(v) : std::to_string(v);
-}
-
-// The engine's result as an int the kernel function returned (0 or a
-// negative errno), or nullopt for any other kind of value.
+// The engine's result as the int a kernel function returned (an errno or
+// a count), or nullopt for any other kind of value.
 std::optional<std::int64_t> int_of(const Value &v) {
   if (v.kind == ValueKind::Errno)
     return v.errno_value();
@@ -49,8 +43,8 @@ std::optional<std::int64_t> int_of(const Value &v) {
 }
 
 // WARNs only: a page allocation failure that a fault hits reports itself
-// (pr_warn), which the spec does not predict where it cannot see the page
-// tables. (mm_create, whose one allocation it does predict, counts both.)
+// (pr_warn) from an allocation the spec cannot see (a page table).
+// mm_create, whose one allocation the spec does see, counts both.
 std::size_t warns_in(const std::vector<Diagnostic> &diags, bool with_errors) {
   std::size_t n = 0;
   for (const Diagnostic &d : diags)
@@ -78,25 +72,10 @@ const char *end_word(unsigned end) {
   }
 }
 
-std::string ends_text(unsigned ends) {
-  std::string s;
-  for (unsigned bit = 1; bit <= spec::kAccessOom; bit <<= 1)
-    if (ends & bit)
-      s += std::string(s.empty() ? "" : " or ") + end_word(bit);
-  return s;
-}
-
-// A fault code among `allowed` (bit set over the codes above; 0 stands for
-// "done"), with OOM only where an allocation may have failed.
-std::string check_fault_code(u64 got, std::initializer_list<u64> allowed, bool oom_plausible) {
-  for (u64 code : allowed)
-    if (got == code && (code != kFaultOom || oom_plausible))
-      return {};
-  std::string s = "spec predicts one of";
-  for (u64 code : allowed)
-    if (code != kFaultOom || oom_plausible)
-      s += " " + hex(code);
-  return s + ", engine returned " + hex(got);
+spec::UserAccess access_of(std::string_view word) {
+  return word == "write"  ? spec::UserAccess::Write
+         : word == "exec" ? spec::UserAccess::Exec
+                          : spec::UserAccess::Read;
 }
 
 } // namespace
@@ -109,251 +88,272 @@ std::string SpecTarget::predict_user(const std::string &op, const std::vector<Va
   const std::size_t engine_warns = warns_in(engine.diags, with_errors);
   spec_.take_diags();
   user_.take_diags();
-  auto spec_warns = [&] {
-    return warns_in(user_.take_diags(), with_errors) + warns_in(spec_.take_diags(), with_errors);
-  };
-  auto same_int = [&](std::int64_t want) -> std::string {
-    const std::optional<std::int64_t> g = int_of(got);
-    if (g && *g == want)
-      return {};
-    return "spec predicts " + errno_or_int(want) + ", engine returned " + value_to_string(got);
-  };
-  auto warns_match = [&](std::size_t want) -> std::string {
+  auto warns_match = [&]() -> std::string {
+    const std::size_t want =
+        warns_in(user_.take_diags(), with_errors) + warns_in(spec_.take_diags(), with_errors);
     if (want == engine_warns)
       return {};
     return "spec predicts " + std::to_string(want) + " diagnostic(s), the engine recorded " +
            std::to_string(engine_warns);
   };
-  auto exact_int = [&](std::int64_t want) -> std::string {
-    const std::size_t w = spec_warns();
-    std::string err = same_int(want);
-    return err.empty() ? warns_match(w) : err;
+  // The spec's value, then its diagnostics.
+  auto expect = [&](const Value &want) -> std::string {
+    if (!(want == got))
+      return "spec predicts " + value_to_string(want) + ", engine returned " + value_to_string(got);
+    return warns_match();
+  };
+  auto expect_int = [&](std::int64_t want) {
+    return expect(want < 0 ? Value::error(static_cast<int>(want))
+                           : Value::integer(static_cast<u64>(want)));
+  };
+  // A WARN the spec predicts without a model call (a stale handle, an
+  // argument the call refuses up front).
+  auto one_warn = [&](const char *why) -> std::string {
+    if (engine_warns == 1)
+      return {};
+    return std::string("spec predicts a WARN (") + why + "), the engine recorded " +
+           std::to_string(engine_warns) + " diagnostic(s)";
   };
   // A stale handle: the harness refuses the op with a WARN and -EINVAL.
-  auto stale = [&]() {
-    std::string err = same_int(-EINVAL);
-    return err.empty() ? warns_match(1) : err;
+  auto stale = [&]() -> std::string {
+    if (!(got == Value::error(-EINVAL)))
+      return "spec predicts -EINVAL (a stale handle), engine returned " + value_to_string(got);
+    return one_warn("a stale handle");
   };
+  // Whether an allocation may have failed in this op (the spec then takes
+  // the engine's word for it: spec::UserSpace's alloc_fails).
+  auto may_fail = [&](u64 pages) { return spec_.user_alloc_may_fail(fail_now, pages); };
+  const std::optional<std::int64_t> got_int = int_of(got);
 
-  // ---- the harness's mm ops: exact -----------------------------------------------------------
-  if (op == "mm_create") {
-    const u64 id = user_.mm_create();
-    const std::size_t w = spec_warns();
-    const std::optional<u64> g = id_of(got);
-    if ((id == 0) != (got.kind == ValueKind::Null) || (id != 0 && g != id))
-      return "spec predicts " + (id == 0 ? std::string("NULL") : "mm " + std::to_string(id)) +
-             ", engine returned " + value_to_string(got);
-    return warns_match(w);
-  }
-  if (op == "mmput")
-    return exact_int(user_.mmput(id_of(args[0]).value_or(0)));
-  if (op == "file_create") {
-    const u64 id = user_.file_create(args[0].num);
-    const std::size_t w = spec_warns();
-    const std::optional<u64> g = id_of(got);
-    if ((id == 0) != (got.kind == ValueKind::Null) || (id != 0 && g != id))
-      return "spec predicts " + (id == 0 ? std::string("NULL") : "file " + std::to_string(id)) +
-             ", engine returned " + value_to_string(got);
-    return warns_match(w);
-  }
-  if (op == "mmap" || op == "mmap_file") {
-    const u64 mm = id_of(args[0]).value_or(0);
-    const std::int64_t r = op == "mmap" ? user_.mmap(mm, args[1].num, args[2].num, args[3].num)
-                                        : user_.mmap_file(mm, args[1].num, args[2].num, args[3].num,
-                                                          id_of(args[4]).value_or(0), args[5].num);
-    const std::size_t w = spec_warns();
-    if (r < 0) {
-      if (std::string err = same_int(r); !err.empty())
-        return err;
-      return warns_match(w);
+  try {
+    // ---- the harness's mm ops ------------------------------------------------------------------
+    if (op == "mm_create") {
+      const u64 id = user_.mm_create();
+      return expect(id == 0 ? Value::null()
+                            : Value::structure("mm_struct", {{"id", Value::integer(id)}}));
     }
-    const std::optional<u64> g = id_of(got);
-    if (g != static_cast<u64>(r))
-      return "spec predicts VMA " + std::to_string(r) + ", engine returned " + value_to_string(got);
-    return warns_match(w);
-  }
-  if (op == "munmap")
-    return exact_int(user_.munmap(id_of(args[0]).value_or(0), args[1].num, args[2].num));
-  if (op == "mprotect")
-    return exact_int(
-        user_.mprotect(id_of(args[0]).value_or(0), args[1].num, args[2].num, args[3].num));
+    if (op == "mmput")
+      return expect_int(user_.mmput(id_of(args[0]).value_or(0)));
+    if (op == "file_create") {
+      const u64 id = user_.file_create(args[0].num);
+      if (id == 0)
+        return expect(Value::null());
+      return expect(Value::structure("address_space", {{"id", Value::integer(id)},
+                                                       {"nr_pages", Value::integer(args[0].num)}}));
+    }
+    if (op == "mmap" || op == "mmap_file") {
+      const u64 mm = id_of(args[0]).value_or(0);
+      const std::int64_t r = op == "mmap"
+                                 ? user_.mmap(mm, args[1].num, args[2].num, args[3].num)
+                                 : user_.mmap_file(mm, args[1].num, args[2].num, args[3].num,
+                                                   id_of(args[4]).value_or(0), args[5].num);
+      if (r < 0)
+        return expect_int(r);
+      const spec::UserVma &v = *user_.vma_by_id(static_cast<u64>(r));
+      return expect(Value::structure("vm_area_struct", {{"id", Value::integer(v.id)},
+                                                        {"vm_start", Value::integer(v.start)},
+                                                        {"vm_end", Value::integer(v.end)},
+                                                        {"vm_flags", Value::integer(v.flags)},
+                                                        {"vm_pgoff", Value::integer(v.pgoff)}}));
+    }
+    if (op == "munmap")
+      return expect_int(user_.munmap(id_of(args[0]).value_or(0), args[1].num, args[2].num));
+    if (op == "mprotect")
+      return expect_int(
+          user_.mprotect(id_of(args[0]).value_or(0), args[1].num, args[2].num, args[3].num));
 
-  // ---- accesses: the outcomes the VMAs allow ---------------------------------------------------
-  const bool access_op = op == "touch" || op == "expect_fault" || op == "probe";
-  if (access_op || op == "access_remote_vm") {
-    const u64 mm = id_of(args[0]).value_or(0);
-    if (user_.mms().count(mm) == 0)
+    // ---- accesses
+    // ----------------------------------------------------------------------------------
+    const bool access_op = op == "touch" || op == "expect_fault" || op == "probe";
+    if (access_op || op == "access_remote_vm") {
+      const u64 mm = id_of(args[0]).value_or(0);
+      if (user_.mms().count(mm) == 0)
+        return stale();
+      const u64 addr = args[1].num;
+      if (access_op) {
+        // touch answers nothing when the access went through.
+        const std::string word = got.kind == ValueKind::None ? "ok" : got.text;
+        const unsigned end = user_.touch(mm, addr, access_of(args[2].text),
+                                         word == "oom" && may_fail(kPagesPerFault));
+        if (word != end_word(end))
+          return "user " + args[2].text + " of " + hex(addr) + ": spec predicts " + end_word(end) +
+                 ", engine reports " + word;
+        return warns_match();
+      }
+      const unsigned flags = static_cast<unsigned>(args[3].num);
+      if ((flags & ~(FOLL_WRITE | FOLL_FORCE)) != 0)
+        return one_warn("unsupported gup flags");
+      // The buffer is the given bytes (the op answers a count) or len
+      // zeros (it answers the buffer as far as it got); FOLL_WRITE copies
+      // it into the mm, otherwise the mm is read into it.
+      const bool source = args[2].kind == ValueKind::Bytes;
+      const bool write = (flags & FOLL_WRITE) != 0;
+      const std::string data = source ? args[2].text : std::string(args[2].num, '\0');
+      const u64 len = data.size();
+      if (got.kind != (source ? ValueKind::Int : ValueKind::Bytes))
+        return "spec predicts " + std::string(source ? "a count" : "bytes") + ", engine returned " +
+               value_to_string(got);
+      const u64 engine_done = source ? got.num : got.text.size();
+      const spec::UserSpace::RemoteAccess r =
+          user_.access_remote_vm(mm, addr, len, data, flags,
+                                 may_fail((len / PAGE_SIZE + 2) * kPagesPerFault), engine_done);
+      if (r.done != engine_done)
+        return "access_remote_vm of " + std::to_string(len) + " byte(s) at " + hex(addr) +
+               ": spec predicts " + std::to_string(r.done) + " byte(s), engine did " +
+               std::to_string(engine_done);
+      if (!write && !source)
+        for (std::size_t i = 0; i < r.bytes.size(); ++i)
+          if (r.known[i] && r.bytes[i] != got.text[i])
+            return "access_remote_vm: the byte at " + hex(addr + i) + ": spec predicts " +
+                   hex(static_cast<std::uint8_t>(r.bytes[i])) + ", engine read " +
+                   hex(static_cast<std::uint8_t>(got.text[i]));
+      return warns_match();
+    }
+
+    // ---- address_space ops
+    // -------------------------------------------------------------------------
+    if (op == "unmap_mapping_pages" || op == "unmap_mapping_range") {
+      const u64 file = id_of(args[0]).value_or(0);
+      if (user_.files().count(file) == 0)
+        return stale();
+      const bool even_cows = args[3].num != 0;
+      if (op == "unmap_mapping_pages") {
+        user_.unmap_mapping_pages(file, args[1].num, args[2].num, even_cows);
+        return warns_match();
+      }
+      // unmap_mapping_range(): the hole in bytes, rounded out to pages.
+      const auto begin = static_cast<std::int64_t>(args[1].num);
+      const auto len = static_cast<std::int64_t>(args[2].num);
+      if (begin < 0 || len < 0)
+        return one_warn("a negative hole");
+      user_.unmap_mapping_pages(file, static_cast<u64>(begin) >> PAGE_SHIFT,
+                                (static_cast<u64>(len) + PAGE_SIZE - 1) >> PAGE_SHIFT, even_cows);
+      return warns_match();
+    }
+
+    // ---- memory.c calls on a VMA
+    // ---------------------------------------------------------------------
+    const spec::UserVma *vma = user_.vma_by_id(id_of(args[0]).value_or(0));
+    if (vma == nullptr)
       return stale();
-    const u64 addr = args[1].num;
-    if (access_op) {
-      const std::string_view mode = args[2].text;
-      const spec::UserAccess a = mode == "write"  ? spec::UserAccess::Write
-                                 : mode == "exec" ? spec::UserAccess::Exec
-                                                  : spec::UserAccess::Read;
-      unsigned ends = user_.access_ends(mm, addr, a);
-      if (!spec_.user_alloc_may_fail(fail_now, kPagesPerFault))
-        ends &= ~unsigned{spec::kAccessOom};
-      const std::string word = got.kind == ValueKind::None ? "ok" : got.text;
-      for (unsigned bit = 1; bit <= spec::kAccessOom; bit <<= 1)
-        if ((ends & bit) && word == end_word(bit))
-          return {};
-      return "user " + std::string(mode) + " of " + hex(addr) + ": spec predicts " +
-             ends_text(ends) + ", engine reports " + word;
+    const u64 id = vma->id, mm = vma->mm;
+    const u64 addr = args.size() > 1 ? args[1].num : 0;
+    const bool oom_plausible = may_fail(kPagesPerFault);
+    if (op == "zap_vma_ptes" || op == "zap_page_range" || op == "zap_page_range_single") {
+      const u64 size = args[2].num;
+      if (op == "zap_vma_ptes" && !((vma->flags & VM_PFNMAP) && addr >= vma->start &&
+                                    size <= ~addr && addr + size <= vma->end))
+        return one_warn("not a range of a VM_PFNMAP VMA");
+      if (!page_aligned(addr) || !page_aligned(size) || size == 0 || size > ~addr)
+        return one_warn("a bad range");
+      user_.zap(mm, vma->start, addr, addr + size, 0, op != "zap_page_range");
+      return warns_match();
     }
-    const unsigned flags = static_cast<unsigned>(args[3].num);
-    if ((flags & ~(FOLL_WRITE | FOLL_FORCE)) != 0)
-      return {}; // refused with a WARN and nothing done: the engine's own checks see to it
-    const bool write = args[2].kind == ValueKind::Bytes;
-    const u64 len = write ? args[2].text.size() : args[2].num;
-    const u64 done = write ? got.num : got.text.size();
-    if (got.kind != (write ? ValueKind::Int : ValueKind::Bytes))
-      return "engine returned " + value_to_string(got);
-    spec::ByteRange r = user_.remote_access_bytes(mm, addr, len, flags);
-    if (spec_.user_alloc_may_fail(fail_now, (r.hi / PAGE_SIZE + 2) * kPagesPerFault))
-      r.lo = 0;
-    // It stops where it starts, at a page boundary, or at the end.
-    const bool boundary = done == 0 || done == len || ((addr + done) & (PAGE_SIZE - 1)) == 0;
-    if (done < r.lo || done > r.hi || !boundary)
-      return "access_remote_vm of " + std::to_string(len) + " byte(s) at " + hex(addr) +
-             ": spec predicts " + std::to_string(r.lo) +
-             (r.lo == r.hi ? "" : " to " + std::to_string(r.hi)) +
-             " byte(s) at page boundaries, engine did " + std::to_string(done);
+    if (op == "unmap_vmas") {
+      const u64 end = args[2].num;
+      if (!page_aligned(addr) || !page_aligned(end) || end < addr)
+        return one_warn("a bad range");
+      user_.zap(mm, vma->start, addr, end, 0, false);
+      return warns_match();
+    }
+    if (op == "follow_pfn") {
+      std::optional<u64> pfn;
+      const int r = user_.follow_pfn(id, addr, &pfn);
+      if (r < 0 || pfn)
+        return expect(r < 0 ? Value::error(r) : Value::integer(*pfn));
+      if (got.kind != ValueKind::Int)
+        return "spec predicts a pfn, engine returned " + value_to_string(got);
+      return warns_match();
+    }
+    if (op == "vm_insert_page") {
+      // An -EINVAL past the address checks is the engine's verdict on the
+      // page's state, which the spec follows.
+      const bool page_ok = !(got_int && *got_int == -EINVAL);
+      const bool alloc_fails = got_int && *got_int == -ENOMEM && oom_plausible;
+      return expect_int(user_.vm_insert_page(id, addr, args[2].num, page_ok, alloc_fails));
+    }
+    if (op == "vmf_insert_pfn" || op == "vmf_insert_pfn_prot") {
+      const pgprot_t prot = op == "vmf_insert_pfn" ? user_.page_prot(*vma) : args[3].num;
+      const bool alloc_fails = got.num == kFaultOom && oom_plausible;
+      return expect(
+          Value::integer(user_.vmf_insert_pfn_prot(id, addr, args[2].num, prot, alloc_fails)));
+    }
+    if (op == "remap_pfn_range" || op == "vm_iomap_memory") {
+      const bool alloc_fails = got_int && *got_int == -ENOMEM && may_fail(4 * kPagesPerFault);
+      const spec::UserSpace::RemapVerdict v =
+          op == "remap_pfn_range"
+              ? user_.remap_pfn_range(id, addr, args[2].num, args[3].num, args[4].num, alloc_fails)
+              : user_.vm_iomap_memory(id, args[1].num, args[2].num, alloc_fails);
+      return expect_int(v.err);
+    }
+    if (op == "finish_mkwrite_fault")
+      return expect(Value::integer(user_.finish_mkwrite_fault(id, addr & PAGE_MASK)));
+    if (op == "alloc_set_pte" || op == "finish_fault") {
+      // A SIGBUS inside the VMA is the engine's verdict on the page.
+      const bool inside = addr >= vma->start && addr < vma->end;
+      const bool page_ok = !(inside && got.num == kFaultSigbus);
+      const bool alloc_fails = got.num == kFaultOom && oom_plausible;
+      return expect(Value::integer(user_.alloc_set_pte(
+          id, addr & PAGE_MASK, args[2].num, args[3].text == "write", page_ok, alloc_fails)));
+    }
+    if (op == "remap_vmalloc_range" || op == "remap_vmalloc_range_partial")
+      return remap_vmalloc(op, args, got, k, oom_plausible);
     return {};
+  } catch (const spec::KernelBug &bug) {
+    return std::string("spec predicts a kernel BUG (") + bug.what() + "), the engine carried on";
   }
-
-  // ---- address_space ops ----------------------------------------------------------------------
-  if (op == "unmap_mapping_pages" || op == "unmap_mapping_range") {
-    if (user_.files().count(id_of(args[0]).value_or(0)) == 0)
-      return stale();
-    const bool negative =
-        op == "unmap_mapping_range" &&
-        (static_cast<std::int64_t>(args[1].num) < 0 || static_cast<std::int64_t>(args[2].num) < 0);
-    return warns_match(negative ? 1 : 0);
-  }
-
-  // ---- memory.c calls on a VMA ------------------------------------------------------------------
-  const spec::UserVma *vma = user_.vma_by_id(id_of(args[0]).value_or(0));
-  if (vma == nullptr)
-    return stale();
-  const bool oom_plausible = spec_.user_alloc_may_fail(fail_now, kPagesPerFault);
-  const u64 addr = args.size() > 1 ? args[1].num : 0;
-  const bool inside = vma->start <= addr && addr < vma->end;
-  if (op == "zap_vma_ptes") {
-    const u64 size = args[2].num;
-    const bool ok =
-        (vma->flags & VM_PFNMAP) && addr >= vma->start && size <= ~addr && addr + size <= vma->end;
-    if (!ok)
-      return warns_match(1);
-  }
-  if (op == "zap_vma_ptes" || op == "zap_page_range" || op == "zap_page_range_single") {
-    const u64 size = args[2].num;
-    const bool bad = addr % PAGE_SIZE != 0 || size % PAGE_SIZE != 0 || size == 0 || size > ~addr;
-    return warns_match(bad ? 1 : 0);
-  }
-  if (op == "unmap_vmas") {
-    const u64 end = args[2].num;
-    const bool bad = addr % PAGE_SIZE != 0 || end % PAGE_SIZE != 0 || end < addr;
-    return warns_match(bad ? 1 : 0);
-  }
-  if (op == "follow_pfn") {
-    if ((vma->flags & (VM_IO | VM_PFNMAP)) == 0)
-      return same_int(-EINVAL);
-    return {}; // the pfn of the PTE there, or -EINVAL without one
-  }
-  if (op == "vm_insert_page") {
-    if (!inside)
-      return same_int(-EFAULT);
-    if (addr % PAGE_SIZE != 0) {
-      if (std::string err = same_int(-EINVAL); !err.empty())
-        return err;
-      return warns_match(1);
-    }
-    if ((vma->flags & (VM_MIXEDMAP | VM_PFNMAP)) == VM_PFNMAP && got.kind != ValueKind::Errno)
-      return "spec predicts a BUG or a refused page (VM_PFNMAP VMA), engine returned " +
-             value_to_string(got);
-    // The page's state decides -EINVAL (before the VMA is marked), the PTE
-    // there -EBUSY, a page table -ENOMEM.
-    const std::optional<std::int64_t> r = int_of(got);
-    const bool marked = r && (*r == 0 || *r == -EBUSY || (*r == -ENOMEM && oom_plausible));
-    if (!marked && !(r && *r == -EINVAL))
-      return "spec predicts 0, -EINVAL, -EBUSY" + std::string(oom_plausible ? " or -ENOMEM" : "") +
-             ", engine returned " + value_to_string(got);
-    return take_engine_vma(k, vma->id, marked ? VM_MIXEDMAP : 0, false);
-  }
-  if (op == "remap_pfn_range" || op == "vm_iomap_memory") {
-    const spec::UserSpace::RemapVerdict v =
-        op == "remap_pfn_range"
-            ? user_.remap_pfn_range(vma->id, addr, args[2].num, args[3].num, args[4].num)
-            : user_.vm_iomap_memory(vma->id, args[1].num, args[2].num);
-    if (v.bug)
-      return "spec predicts a BUG (an empty range), engine returned " + value_to_string(got);
-    if (v.err != 0) {
-      if (std::string err = same_int(v.err); !err.empty())
-        return err;
-      return warns_match(v.warn ? 1 : 0);
-    }
-    const std::optional<std::int64_t> r = int_of(got);
-    if (!(r && (*r == 0 || (*r == -ENOMEM && oom_plausible))))
-      return "spec predicts 0" + std::string(oom_plausible ? " or -ENOMEM" : "") +
-             ", engine returned " + value_to_string(got);
-    return warns_match(0);
-  }
-  if (op == "remap_vmalloc_range" || op == "remap_vmalloc_range_partial") {
-    // vm_insert_page marks the VMA VM_MIXEDMAP as it inserts (unless the
-    // vmalloc side refused the range first: SpecTarget::follow checks that);
-    // only success adds VM_DONTEXPAND|VM_DONTDUMP.
-    const std::optional<std::int64_t> r = int_of(got);
-    const u64 may = VM_MIXEDMAP | (r && *r == 0 ? VM_DONTEXPAND | VM_DONTDUMP : 0);
-    return take_engine_vma(k, vma->id, may, false);
-  }
-  if (op == "vmf_insert_pfn" || op == "vmf_insert_pfn_prot") {
-    const u64 pfn = args[2].num;
-    const u64 driver = vma->flags & (VM_PFNMAP | VM_MIXEDMAP);
-    const bool cow = (vma->flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE;
-    if (driver == 0 || driver == (VM_PFNMAP | VM_MIXEDMAP) || (driver == VM_PFNMAP && cow) ||
-        (driver == VM_MIXEDMAP && spec_.pfn_is_memory(pfn)))
-      return "spec predicts a BUG (VMA flags " + hex(vma->flags) + ", pfn " + hex(pfn) +
-             "), engine returned " + value_to_string(got);
-    const pgprot_t prot = op == "vmf_insert_pfn" ? user_.page_prot(*vma) : args[3].num;
-    if (!inside)
-      return check_fault_code(got.num, {kFaultSigbus}, false);
-    if (addr % PAGE_SIZE != 0 || !spec::UserSpace::user_prot_ok(prot) ||
-        !spec_.pfn_is_memory(pfn)) {
-      if (std::string err = check_fault_code(got.num, {kFaultSigbus}, false); !err.empty())
-        return err;
-      return warns_match(1);
-    }
-    if (std::string err = check_fault_code(got.num, {kFaultNopage, kFaultOom}, oom_plausible);
-        !err.empty())
-      return err;
-    return warns_match(0);
-  }
-  if (op == "finish_mkwrite_fault") {
-    if (!inside || (vma->flags & VM_SHARED) == 0) {
-      if (std::string err = check_fault_code(got.num, {0}, false); !err.empty())
-        return err;
-      return warns_match(1);
-    }
-    return check_fault_code(got.num, {0, kFaultWrite}, false);
-  }
-  if (op == "alloc_set_pte" || op == "finish_fault") {
-    if (!inside) {
-      if (std::string err = check_fault_code(got.num, {kFaultSigbus}, false); !err.empty())
-        return err;
-      return warns_match(1);
-    }
-    // The page's state decides a SIGBUS (with its WARN), the PTE a NOPAGE.
-    return check_fault_code(got.num, {0, kFaultNopage, kFaultSigbus, kFaultOom}, oom_plausible);
-  }
-  return {};
 }
 
-std::string SpecTarget::take_engine_vma(const Kernel &k, u64 id, u64 may_set, bool pgoff_may_move) {
-  for (const auto &[mid, mm] : k.usermm().mms())
-    for (const auto &[start, v] : mm.vmas)
-      if (v.id == id)
-        return user_.take_vma_change(id, v.vm_flags, v.vm_pgoff, may_set, pgoff_may_move);
-  return "the engine has no VMA " + std::to_string(id) + " after the call";
+std::string SpecTarget::remap_vmalloc(const std::string &op, const std::vector<Value> &args,
+                                      const Value &got, const Kernel &k, bool oom_plausible) {
+  const spec::UserVma &vma = *user_.vma_by_id(id_of(args[0]).value_or(0));
+  // The range remap_vmalloc_range_partial is asked to map.
+  int verdict = -EINVAL;
+  u64 uaddr = 0, kaddr = 0, size = 0;
+  if (op == "remap_vmalloc_range_partial") {
+    uaddr = args[1].num;
+    kaddr = args[2].num;
+    size = args[3].num;
+    verdict = spec_.remap_vmalloc_check(uaddr, kaddr, size);
+  } else {
+    // The whole VMA from page offset pgoff of the area at addr.
+    const u64 addr = args[1].num, pgoff = args[2].num;
+    if (pgoff <= (~u64{0} >> PAGE_SHIFT) && addr <= ~u64{0} - (pgoff << PAGE_SHIFT)) {
+      uaddr = vma.start;
+      kaddr = addr + (pgoff << PAGE_SHIFT);
+      size = vma.end - vma.start;
+      verdict = spec_.remap_vmalloc_check(uaddr, kaddr, size);
+    }
+  }
+  const bool engine_einval = got == Value::error(-EINVAL);
+  if (verdict != 0) {
+    // Refused on the vmalloc side before anything is inserted.
+    if (!engine_einval)
+      return "spec predicts -EINVAL (no VM_USERMAP area holds the range, or a bad alignment or "
+             "size), engine returned " +
+             value_to_string(got);
+    return {};
+  }
+  if (engine_einval)
+    return "spec predicts the vmalloc side accepts the range (a VM_USERMAP area holds it), "
+           "engine returned -EINVAL";
+  // The user side: vm_insert_page of each page. A page table that cannot
+  // be allocated stops it at the first page the engine did not map.
+  const u64 pages = page_align(size) >> PAGE_SHIFT;
+  const bool alloc_fails = got == Value::error(-ENOMEM) && oom_plausible;
+  u64 fail_at = 0;
+  if (const MmStruct *m = k.usermm().find_mm(vma.mm); m != nullptr)
+    while (fail_at < pages &&
+           k.machine().pt().walk(m->pgd, uaddr + (fail_at << PAGE_SHIFT)).present())
+      ++fail_at;
+  const int r = user_.remap_vmalloc_pages(vma.id, uaddr, pages, alloc_fails, fail_at);
+  const Value want = r < 0 ? Value::error(r) : Value::integer(0);
+  if (!(want == got))
+    return "spec predicts " + value_to_string(want) + ", engine returned " + value_to_string(got);
+  // All pages mapped: the spec now knows what each user page maps.
+  if (r == 0)
+    spec_.add_user_views(vma.mm, uaddr, kaddr, page_align(size));
+  return {};
 }
 
 std::string SpecTarget::compare_user_state(const Kernel &k) const {
@@ -369,7 +369,7 @@ std::string SpecTarget::compare_user_state(const Kernel &k) const {
              std::to_string(sid);
     auto sv = svmas.begin();
     for (const auto &[start, v] : mm.vmas) {
-      const spec::UserVma e{v.id, v.vm_start, v.vm_end, v.vm_flags, v.vm_pgoff, v.mapping};
+      const spec::UserVma e{v.id, v.mm, v.vm_start, v.vm_end, v.vm_flags, v.vm_pgoff, v.mapping};
       if (sv == svmas.end() || !(e == *sv))
         return "mm " + std::to_string(id) + ": engine VMA " + std::to_string(v.id) + " " +
                hex(v.vm_start) + "-" + hex(v.vm_end) + " flags " + hex(v.vm_flags) + " pgoff " +

@@ -5,8 +5,6 @@
 
 namespace vmcheck::spec {
 
-namespace {
-
 std::string hex_text(u64 v) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string s;
@@ -16,25 +14,6 @@ std::string hex_text(u64 v) {
   } while (v != 0);
   return "0x" + s;
 }
-
-bool page_aligned(u64 v) {
-  return v % PAGE_SIZE == 0;
-}
-
-// PAGE_ALIGN(len) into *out; false when it wraps.
-bool page_align(u64 len, u64 *out) {
-  if (len > ~u64{0} - (PAGE_SIZE - 1))
-    return false;
-  *out = (len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-  return true;
-}
-
-// A private mapping that may become writable: its writes go to copies.
-bool cow_mapping(u64 flags) {
-  return (flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE;
-}
-
-} // namespace
 
 UserSpace::UserSpace(VmallocSpec &machine, u64 user_top) : machine_(machine), user_top_(user_top) {}
 
@@ -107,8 +86,9 @@ bool UserSpace::split_at(Vmas &vmas, u64 addr) {
   return true;
 }
 
-void UserSpace::remove_range(Vmas &vmas, u64 start, u64 end) {
-  std::erase_if(vmas, [&](const UserVma &v) { return v.start >= start && v.end <= end; });
+void UserSpace::remove_range(u64 mm, u64 start, u64 end) {
+  zap_all(mm, start, end);
+  std::erase_if(mms_.at(mm), [&](const UserVma &v) { return v.start >= start && v.end <= end; });
   release_unused_shmem();
 }
 
@@ -162,6 +142,8 @@ int UserSpace::mmput(u64 mm) {
     warn("mmput", "no mm " + std::to_string(mm));
     return -EINVAL;
   }
+  zap_all(mm, 0, ~u64{0});
+  ptes_.erase(mm);
   mms_.erase(it);
   release_unused_shmem();
   return 0;
@@ -206,7 +188,7 @@ std::int64_t UserSpace::do_mmap(const char *fn, u64 mm, u64 addr, u64 len, u64 f
     bad = "VM_PFNMAP and VM_MIXEDMAP together";
   else if (file != 0 && driver)
     bad = "a file mapping cannot carry driver flags";
-  else if (len == 0 || !page_align(len, &size))
+  else if (len == 0 || !page_align_checked(len, &size))
     bad = "length " + hex_text(len) + " is empty or wraps";
   else if (!page_aligned(addr))
     bad = "address " + hex_text(addr) + " is not page aligned";
@@ -242,6 +224,7 @@ std::int64_t UserSpace::do_mmap(const char *fn, u64 mm, u64 addr, u64 len, u64 f
     return err;
   UserVma v;
   v.id = next_vma_++;
+  v.mm = mm;
   v.start = addr;
   v.end = addr + size;
   v.flags = flags | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | ((flags & VM_SHARED) ? VM_MAYSHARE : 0);
@@ -272,7 +255,7 @@ int UserSpace::munmap(u64 mm, u64 addr, u64 len) {
     return -EINVAL;
   }
   u64 size = 0;
-  if (!page_aligned(addr) || len == 0 || !page_align(len, &size) || !range_ok(addr, size)) {
+  if (!page_aligned(addr) || len == 0 || !page_align_checked(len, &size) || !range_ok(addr, size)) {
     warn("munmap", "bad range " + hex_text(addr) + "+" + hex_text(len));
     return -EINVAL;
   }
@@ -282,7 +265,7 @@ int UserSpace::munmap(u64 mm, u64 addr, u64 len) {
   // the end leaves the first split in place.
   if (!split_at(vmas, addr) || !split_at(vmas, end))
     return -ENOMEM;
-  remove_range(vmas, addr, end);
+  remove_range(mm, addr, end);
   return 0;
 }
 
@@ -304,7 +287,7 @@ int UserSpace::mprotect(u64 mm, u64 addr, u64 len, u64 flags) {
   if (len == 0)
     return 0;
   u64 size = 0;
-  if (!page_align(len, &size) || !range_ok(addr, size)) {
+  if (!page_align_checked(len, &size) || !range_ok(addr, size)) {
     warn("mprotect", "bad range " + hex_text(addr) + "+" + hex_text(len));
     return -EINVAL;
   }
@@ -321,7 +304,12 @@ int UserSpace::mprotect(u64 mm, u64 addr, u64 len, u64 flags) {
   std::size_t first = vmas.size(), last = 0; // the VMAs of the range
   for (std::size_t i = 0; i < vmas.size(); ++i)
     if (vmas[i].start >= addr && vmas[i].end <= end) {
-      vmas[i].flags = (vmas[i].flags & ~kProt) | flags;
+      const u64 now = (vmas[i].flags & ~kProt) | flags;
+      if (now != vmas[i].flags) {
+        // Every PTE of the VMA takes its new protection (only then).
+        vmas[i].flags = now;
+        reprotect(mm, vmas[i]);
+      }
       first = std::min(first, i);
       last = i;
     }
@@ -329,145 +317,6 @@ int UserSpace::mprotect(u64 mm, u64 addr, u64 len, u64 flags) {
   // range (and the one below that) up to the VMA starting at its end.
   merge_pairs(vmas, first == 0 ? 0 : first - 1, last + 1);
   return 0;
-}
-
-// ---- what the VMAs decide ---------------------------------------------------------------------
-
-unsigned UserSpace::access_ends(u64 mm, u64 addr, UserAccess access) const {
-  const auto m = mms_.find(mm);
-  if (m == mms_.end())
-    return kAccessSigsegv;
-  const UserVma *v = covering(m->second, addr);
-  if (v == nullptr)
-    return kAccessSigsegv;
-  const bool allowed = access == UserAccess::Write ? (v->flags & VM_WRITE) != 0
-                       : access == UserAccess::Exec
-                           ? (v->flags & VM_EXEC) != 0
-                           : (v->flags & (VM_READ | VM_WRITE | VM_EXEC)) != 0;
-  if (v->driver()) {
-    // A driver's PTE carries the protection it chose, which may allow more
-    // than the VMA; with no PTE there is no fault handler (SIGBUS); a write
-    // to a read-only raw pfn of a private mapping copies it.
-    if (!allowed)
-      return kAccessOk | kAccessSigsegv;
-    return kAccessOk | kAccessSigbus | kAccessOom;
-  }
-  // The PTEs of other VMAs follow the VMA's protection: the VMA decides.
-  if (!allowed)
-    return kAccessSigsegv;
-  const auto f = files_.find(v->mapping);
-  const bool past_eof =
-      f != files_.end() && v->pgoff + ((addr - v->start) >> PAGE_SHIFT) >= f->second.nr_pages;
-  // Past the end of a file only a page mapped there by hand (finish_fault)
-  // can be reached.
-  return kAccessOk | kAccessOom | (past_eof ? kAccessSigbus : 0);
-}
-
-ByteRange UserSpace::remote_access_bytes(u64 mm, u64 addr, u64 len, unsigned gup_flags) const {
-  const Vmas &vmas = mms_.at(mm);
-  const bool write = (gup_flags & FOLL_WRITE) != 0;
-  const bool force = (gup_flags & FOLL_FORCE) != 0;
-  ByteRange r;
-  bool sure = true; // every page so far is reached whatever its PTE
-  u64 done = 0;
-  while (done < len) {
-    const u64 cur = addr + done;
-    if (cur < addr)
-      break; // past the top of the address space
-    const UserVma *v = covering(vmas, cur);
-    if (v == nullptr || (v->flags & (VM_IO | VM_PFNMAP)) != 0)
-      break;
-    const bool allowed = write
-                             ? (v->flags & VM_WRITE) != 0 || (force && cow_mapping(v->flags))
-                             : (v->flags & VM_READ) != 0 || (force && (v->flags & VM_MAYREAD) != 0);
-    if (!allowed)
-      break;
-    const auto f = files_.find(v->mapping);
-    const bool past_eof =
-        f != files_.end() && v->pgoff + ((cur - v->start) >> PAGE_SHIFT) >= f->second.nr_pages;
-    if (v->driver() || past_eof)
-      sure = false;
-    done += std::min(len - done, PAGE_SIZE - (cur & (PAGE_SIZE - 1)));
-    if (sure)
-      r.lo = done;
-  }
-  r.hi = done;
-  return r;
-}
-
-// ---- memory.c calls that change a VMA ------------------------------------------------------
-
-bool UserSpace::user_prot_ok(pgprot_t prot) {
-  constexpr u64 kLeafBits = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_PWT | _PAGE_PCD |
-                            _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_NX;
-  if (prot == (_PAGE_PRESENT | _PAGE_ACCESSED | _PAGE_NX))
-    return true; // PROT_NONE
-  return (prot & _PAGE_PRESENT) && (prot & _PAGE_USER) && (prot & ~kLeafBits) == 0;
-}
-
-UserSpace::RemapVerdict UserSpace::remap_pfn_range(u64 id, u64 addr, u64 pfn, u64 size,
-                                                   pgprot_t prot) {
-  UserVma *v = nullptr;
-  for (auto &[mm, vmas] : mms_)
-    for (UserVma &o : vmas)
-      if (o.id == id)
-        v = &o;
-  u64 len = 0;
-  if (!page_align(size, &len) || len > ~addr)
-    return {-EINVAL, true, false};
-  const u64 end = addr + len;
-  if (len == 0)
-    return {0, false, true};
-  if (!page_aligned(addr) || addr < v->start || end > v->end)
-    return {-EINVAL, true, false};
-  if (cow_mapping(v->flags) && (addr != v->start || end != v->end))
-    return {-EINVAL, false, false};
-  if (!user_prot_ok(prot))
-    return {-EINVAL, true, false};
-  const u64 pages = len >> PAGE_SHIFT;
-  if (pfn + pages < pfn || !machine_.pfn_is_memory(pfn) || !machine_.pfn_is_memory(pfn + pages - 1))
-    return {-EINVAL, true, false};
-  if (cow_mapping(v->flags))
-    v->pgoff = pfn;
-  v->flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP;
-  return {};
-}
-
-UserSpace::RemapVerdict UserSpace::vm_iomap_memory(u64 id, u64 start, u64 len) {
-  const UserVma &v = *vma_by_id(id);
-  if (start + len < start)
-    return {-EINVAL, false, false};
-  len += start & (PAGE_SIZE - 1);
-  if (len > ~u64{0} - (PAGE_SIZE - 1))
-    return {-EINVAL, false, false};
-  u64 pfn = start >> PAGE_SHIFT;
-  u64 pages = (len + PAGE_SIZE - 1) >> PAGE_SHIFT;
-  if (pfn + pages < pfn || v.pgoff > pages)
-    return {-EINVAL, false, false};
-  pfn += v.pgoff;
-  pages -= v.pgoff;
-  if (v.pages() > pages)
-    return {-EINVAL, false, false};
-  return remap_pfn_range(id, v.start, pfn, v.end - v.start, page_prot(v));
-}
-
-std::string UserSpace::take_vma_change(u64 id, u64 flags, u64 pgoff, u64 may_set,
-                                       bool pgoff_may_move) {
-  for (auto &[mm, vmas] : mms_)
-    for (UserVma &v : vmas) {
-      if (v.id != id)
-        continue;
-      if ((flags & v.flags) != v.flags || (flags & ~v.flags & ~may_set) != 0)
-        return "VMA " + std::to_string(id) + " flags went from " + hex_text(v.flags) + " to " +
-               hex_text(flags) + "; the call may only add " + hex_text(may_set);
-      if (pgoff != v.pgoff && !pgoff_may_move)
-        return "VMA " + std::to_string(id) + " page offset went from " + hex_text(v.pgoff) +
-               " to " + hex_text(pgoff);
-      v.flags = flags;
-      v.pgoff = pgoff;
-      return {};
-    }
-  return "no VMA " + std::to_string(id);
 }
 
 } // namespace vmcheck::spec

@@ -20,7 +20,10 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace vmcheck::spec {
@@ -36,10 +39,27 @@ inline constexpr u64 kDriverFlags = VM_IO | VM_PFNMAP | VM_MIXEDMAP;
 // Flags that keep a VMA from ever merging (VM_SPECIAL).
 inline constexpr u64 kNoMergeFlags = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP;
 
+// "0x..." for diagnostics.
+std::string hex_text(u64 v);
+
+// PAGE_ALIGN(len) into *out; false when it wraps.
+inline bool page_align_checked(u64 len, u64 *out) {
+  if (len > ~u64{0} - (PAGE_SIZE - 1))
+    return false;
+  *out = page_align(len);
+  return true;
+}
+
+// A private mapping that may become writable: its writes go to copies.
+inline bool cow_mapping(u64 flags) {
+  return (flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE;
+}
+
 // One vm_area_struct. Invariant: start < end, both page aligned; the VMAs
 // of an mm are sorted by start and disjoint.
 struct UserVma {
   u64 id = 0; // serial number, never reused; the upper part of a split gets a new one
+  u64 mm = 0; // the owning mm's id
   u64 start = 0;
   u64 end = 0;
   u64 flags = 0;
@@ -69,10 +89,20 @@ enum AccessEnd : unsigned {
   kAccessOom = 8,
 };
 
-// Bounds on the bytes access_remote_vm moves.
-struct ByteRange {
-  u64 lo = 0; // it gets at least this far unless an allocation fails
-  u64 hi = 0; // it never gets further
+// What one user PTE maps, as the spec tracks it.
+enum class PteKind : std::uint8_t {
+  Zero,  // the shared zero page (an anonymous read), special
+  Anon,  // an anonymous page or a private copy: user space owns it
+  Cache, // a page of a file or shmem object's page cache
+  Page,  // a kernel page mapped in (vm_insert_page, alloc_set_pte, remaps)
+  Pfn,   // a raw pfn (remap_pfn_range, vmf_insert_pfn), special
+};
+
+struct UserPte {
+  PteKind kind = PteKind::Zero;
+  pgprot_t prot = 0; // _PAGE_PRESENT, _PAGE_USER, _PAGE_RW, _PAGE_NX as the PTE has them
+  u64 ref = 0;       // Anon: anonymous page id; Cache: file id; Page, Pfn: pfn (0: unknown)
+  u64 index = 0;     // Cache: page index in the file
 };
 
 class UserSpace {
@@ -110,49 +140,99 @@ public:
   // split that cannot allocate.
   int mprotect(u64 mm, u64 addr, u64 len, u64 flags);
 
-  // ---- what the VMAs decide about accesses --------------------------------
-  // A user-mode access of one byte: kAccessSigsegv alone where no VMA
-  // covers addr or a VMA that is not a driver's forbids the access; other
-  // outcomes as the page tables decide (a fault may always run out of
-  // memory: kAccessOom is in every set that can fault a page in).
-  unsigned access_ends(u64 mm, u64 addr, UserAccess access) const;
-  // access_remote_vm(mm, addr, len bytes, gup_flags): it stops at the first
-  // page it cannot reach (no VMA, VM_IO/VM_PFNMAP, no permission: hi) and
-  // gets at least to the first page whose fate depends on its PTE (a
-  // driver's mapping, a file page past the end: lo). Precondition: the mm
-  // exists and gup_flags are within FOLL_WRITE|FOLL_FORCE.
-  ByteRange remote_access_bytes(u64 mm, u64 addr, u64 len, unsigned gup_flags) const;
+  // ---- user PTEs and the fault path (spec/user_pages.cpp) ------------------
+  // The spec follows the engine in one thing only: whether an allocation
+  // fails (it cannot see which page tables exist). `alloc_fails` says the
+  // engine ran out of memory during the call (the caller has checked that
+  // it could); the spec then fails the first step that may allocate (a
+  // fault that maps a page, a copy, a PTE) and changes nothing there.
+  //
+  // A user-mode access of one byte by the mm's owner: the MMU, then
+  // access_error() on the VMA, then handle_mm_fault(), up to four rounds
+  // (a fault that resolves nothing ends in SIGBUS). Exactly one AccessEnd.
+  unsigned touch(u64 mm, u64 addr, UserAccess access, bool alloc_fails);
+  // access_remote_vm() (gup_flags within FOLL_WRITE|FOLL_FORCE, mm
+  // exists): copies `data` into the mm (FOLL_WRITE) or len bytes out of it,
+  // page by page, faulting pages in; it stops at the first page it cannot
+  // reach. With alloc_fails, the page at `engine_done` fails if reaching it
+  // allocates. `bytes`: what a read got; `known`: which of them the spec
+  // knows (a copy of a raw pfn, a kernel page: not).
+  struct RemoteAccess {
+    u64 done = 0;
+    std::string bytes;
+    std::vector<bool> known;
+  };
+  RemoteAccess access_remote_vm(u64 mm, u64 addr, u64 len, std::string_view data,
+                                unsigned gup_flags, bool alloc_fails, u64 engine_done);
+  // Zaps the PTEs of [start, end) in the VMAs of `mm` from the one that
+  // starts at `first_vma_start` (0: every VMA) on, each clipped to its VMA;
+  // with `only_mapping`, pages of other objects (private copies, kernel
+  // pages) are kept (zap_details). `single`: only the first VMA.
+  void zap(u64 mm, u64 first_vma_start, u64 start, u64 end, u64 only_mapping, bool single);
+  // unmap_mapping_pages(): pages [start, start + nr) of file (nr 0: to the
+  // end) in every VMA mapping them; private copies too when even_cows.
+  void unmap_mapping_pages(u64 file, u64 start, u64 nr, bool even_cows);
+  // The PTE at va of mm, or nullptr.
+  const UserPte *pte(u64 mm, u64 va) const;
 
-  // ---- VMAs that memory.c calls change ------------------------------------
+  // ---- memory.c calls that install PTEs (spec/user_pages.cpp) ------------
+  // Each takes a VMA id that exists. Where the spec cannot see a page's
+  // state (free, compound, reserved, ...: the engine's struct page),
+  // `page_ok` is the engine's verdict, which the spec follows. KernelBug for
+  // the kernel's BUG_ONs.
   const UserVma *vma_by_id(u64 id) const;
-  // The checks remap_pfn_range() makes before it maps anything, on VMA
-  // `id` (which exists). `err` 0: they pass, and the VMA is now VM_IO|
-  // VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP with, on a COW mapping (remapped
-  // whole), the first pfn as its page offset; the call then returns 0 or
-  // -ENOMEM, or BUGs on a PTE already there. Otherwise -EINVAL, with a WARN
-  // where `warn` (a wrapping size, a range not inside the VMA or unaligned,
-  // a bad prot, pfns that are not memory; a part of a COW mapping is
-  // refused silently), or `bug` for an empty range.
+  // vm_insert_page(): -EFAULT (addr outside the VMA), -EINVAL (unaligned
+  // addr, with a WARN; a page that cannot be mapped), BUG on a VM_PFNMAP
+  // VMA; then the VMA becomes VM_MIXEDMAP and the page is mapped with the
+  // VMA's protection: 0, -EBUSY (a PTE is there), -ENOMEM.
+  int vm_insert_page(u64 id, u64 addr, u64 pfn, bool page_ok, bool alloc_fails);
+  // remap_vmalloc_range_partial()'s user side, once the vmalloc side has
+  // accepted the range: vm_insert_page of npages kernel pages from uaddr
+  // (their pfns are the vmalloc side's: not tracked). The first error
+  // ends it (what was mapped stays); `fail_at`: the page whose table
+  // allocation failed, when alloc_fails. Success adds VM_DONTEXPAND|
+  // VM_DONTDUMP.
+  int remap_vmalloc_pages(u64 id, u64 uaddr, u64 npages, bool alloc_fails, u64 fail_at);
+  // vmf_insert_pfn_prot(): BUG unless exactly one of VM_PFNMAP and
+  // VM_MIXEDMAP is set, for VM_PFNMAP on a COW mapping and for VM_MIXEDMAP
+  // with a pfn that has a struct page; VM_FAULT_SIGBUS for addr outside the
+  // VMA, and with a WARN for an unaligned addr, a bad prot or a pfn that
+  // is not memory; else VM_FAULT_NOPAGE (mapped unless a PTE is there) or
+  // VM_FAULT_OOM.
+  unsigned vmf_insert_pfn_prot(u64 id, u64 addr, u64 pfn, pgprot_t prot, bool alloc_fails);
+  // The checks remap_pfn_range() makes, then its mapping. -EINVAL with a
+  // WARN where `warn` (a wrapping size, a range not inside the VMA or
+  // unaligned, a bad prot, pfns that are not memory); -EINVAL silently for
+  // part of a COW mapping; BUG for an empty range or a PTE already there.
+  // Once they pass the VMA is VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP
+  // with, on a COW mapping, the first pfn as its page offset; then 0 with
+  // every page mapped, or -ENOMEM with none.
   struct RemapVerdict {
     int err = 0;
     bool warn = false;
-    bool bug = false;
   };
-  RemapVerdict remap_pfn_range(u64 id, u64 addr, u64 pfn, u64 size, pgprot_t prot);
+  RemapVerdict remap_pfn_range(u64 id, u64 addr, u64 pfn, u64 size, pgprot_t prot,
+                               bool alloc_fails);
   // vm_iomap_memory(): the whole VMA onto [start, start + len) from its page
   // offset on: -EINVAL (no WARN) when the range wraps or is too small,
   // otherwise remap_pfn_range's verdict with the VMA's own protection.
-  RemapVerdict vm_iomap_memory(u64 id, u64 start, u64 len);
+  RemapVerdict vm_iomap_memory(u64 id, u64 start, u64 len, bool alloc_fails);
+  // alloc_set_pte() / finish_fault() mapping a kernel page at addr for a
+  // read or a write fault: VM_FAULT_SIGBUS with a WARN (addr outside the
+  // VMA, a page that cannot be mapped), VM_FAULT_NOPAGE (a PTE is there),
+  // VM_FAULT_OOM, or 0 with the page mapped.
+  unsigned alloc_set_pte(u64 id, u64 addr, u64 pfn, bool write, bool page_ok, bool alloc_fails);
+  // finish_mkwrite_fault() on the PTE at addr: 0 with a WARN (addr outside
+  // the VMA, a VMA that is not VM_SHARED), 0 without a PTE, else
+  // VM_FAULT_WRITE with the PTE writable when the VMA is.
+  unsigned finish_mkwrite_fault(u64 id, u64 addr);
+  // follow_pfn(): -EINVAL unless the VMA is VM_IO|VM_PFNMAP and a PTE maps
+  // addr (in the VMA's mm); then 0 and the pfn, nullopt where the spec does
+  // not know it (a page the engine chose).
+  int follow_pfn(u64 id, u64 addr, std::optional<u64> *pfn) const;
   // Whether prot is a protection a driver may give a user PTE: PROT_NONE's,
   // or present and user with only the bits of a user leaf.
   static bool user_prot_ok(pgprot_t prot);
-  // A call on VMA `id` changed its flags to `flags` and its page offset to
-  // `pgoff` (vm_insert_page sets VM_MIXEDMAP; remap_pfn_range sets
-  // VM_IO|VM_PFNMAP|VM_DONTEXPAND|VM_DONTDUMP and, on a COW mapping, the
-  // offset; remap_vmalloc_range VM_DONTEXPAND|VM_DONTDUMP): the spec takes
-  // the new values when only bits of `may_set` were added and the offset
-  // moved only where `pgoff_may_move`. Error text otherwise.
-  std::string take_vma_change(u64 id, u64 flags, u64 pgoff, u64 may_set, bool pgoff_may_move);
   // vm_get_page_prot() of a VMA: the PTE protection its faults install.
   pgprot_t page_prot(const UserVma &vma) const;
 
@@ -164,6 +244,25 @@ public:
 
 private:
   using Vmas = std::vector<UserVma>;
+  using Ptes = std::map<u64, UserPte>; // by page address
+  // One page's contents; nullopt: unknown.
+  using Bytes = std::optional<std::vector<std::uint8_t>>;
+  // user_pages.cpp
+  enum class FaultResult : std::uint8_t { Done, Sigbus, Oom };
+  // handle_mm_fault() for a present-or-not page at va of vma.
+  FaultResult fault(u64 mm, const UserVma &vma, u64 va, bool write, bool &alloc_fails);
+  FaultResult wp_page(u64 mm, const UserVma &vma, u64 va, bool &alloc_fails);
+  // A new anonymous page with these contents: its id.
+  u64 new_anon(Bytes contents);
+  Bytes contents_of(const UserPte &pte) const;
+  void drop_pte(Ptes &ptes, Ptes::iterator it);
+  void reprotect(u64 mm, const UserVma &vma);
+  UserVma &vma_mut(u64 id);
+  // Maps a kernel page (pfn, 0: unknown) at va with the VMA's protection,
+  // writable for a write when the VMA is. Precondition: no PTE there.
+  void map_page(const UserVma &vma, u64 va, u64 pfn, bool write);
+  // Removes PTEs of [start, end) in mm, all of them (munmap, mmput).
+  void zap_all(u64 mm, u64 start, u64 end);
   void warn(std::string function, std::string reason);
   bool kmalloc();
   // The VMA covering addr, or nullptr.
@@ -171,8 +270,9 @@ private:
   // Splits the VMA that straddles addr (if one does) so that a VMA starts
   // there; false when the new vm_area_struct cannot be allocated.
   bool split_at(Vmas &vmas, u64 addr);
-  // Removes [start, end) from the mm: the VMAs inside it (split already).
-  void remove_range(Vmas &vmas, u64 start, u64 end);
+  // Removes [start, end) from the mm: its PTEs and the VMAs inside it
+  // (split already).
+  void remove_range(u64 mm, u64 start, u64 end);
   // Merges each pair of neighbouring VMAs that can merge, among the pairs
   // (vmas[i], vmas[i + 1]) with first <= i + 1 and i <= last (indices into
   // vmas before merging); the lower VMA of a pair absorbs the upper.
@@ -190,6 +290,10 @@ private:
   u64 next_vma_ = 1;
   u64 next_file_ = 1;
   std::vector<Diag> diags_;
+  std::map<u64, Ptes> ptes_;                                         // by mm
+  std::map<u64, Bytes> anon_;                                        // anonymous pages by id
+  std::map<std::pair<u64, u64>, std::vector<std::uint8_t>> written_; // (file, index) -> contents
+  u64 next_anon_ = 1;
 };
 
 } // namespace vmcheck::spec

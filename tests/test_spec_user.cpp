@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <vector>
 
 namespace vmcheck::spec {
@@ -153,60 +154,130 @@ TEST_F(UserSpec, mm_create_that_cannot_kmalloc_returns_0_and_uses_no_id) {
   EXPECT_EQ(user.mm_create(), 1u);
 }
 
-TEST_F(UserSpec, accesses_the_vmas_forbid_are_sigsegv_and_file_pages_past_the_end_may_be_sigbus) {
+TEST_F(UserSpec, accesses_the_vmas_forbid_are_sigsegv) {
   const u64 mm = user.mm_create();
-  const u64 f = user.file_create(1);
   user.mmap(mm, 0x400000, P, VM_READ);
-  user.mmap_file(mm, 0x500000, 2 * P, VM_READ, f, 0);
-  EXPECT_EQ(user.access_ends(mm, 0x3ff000, UserAccess::Read), unsigned{kAccessSigsegv});
-  EXPECT_EQ(user.access_ends(mm, 0x400000, UserAccess::Write), unsigned{kAccessSigsegv});
-  EXPECT_EQ(user.access_ends(mm, 0x400000, UserAccess::Exec), unsigned{kAccessSigsegv});
-  EXPECT_EQ(user.access_ends(mm, 0x400000, UserAccess::Read), kAccessOk | kAccessOom);
-  EXPECT_EQ(user.access_ends(mm, 0x501000, UserAccess::Read),
-            kAccessOk | kAccessOom | kAccessSigbus);
+  EXPECT_EQ(user.touch(mm, 0x3ff000, UserAccess::Read, false), unsigned{kAccessSigsegv});
+  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Write, false), unsigned{kAccessSigsegv});
+  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Exec, false), unsigned{kAccessSigsegv});
+  EXPECT_EQ(user.pte(mm, 0x400000), nullptr);
+  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Read, false), unsigned{kAccessOk});
 }
 
-TEST_F(UserSpec, access_remote_vm_reaches_up_to_a_mapping_without_vm_read_unless_forced) {
+TEST_F(UserSpec, an_anonymous_read_maps_the_zero_page_and_a_write_then_copies_it) {
+  const u64 mm = user.mm_create();
+  user.mmap(mm, 0x400000, P, kRw);
+  ASSERT_EQ(user.touch(mm, 0x400010, UserAccess::Read, false), unsigned{kAccessOk});
+  ASSERT_NE(user.pte(mm, 0x400000), nullptr);
+  EXPECT_EQ(user.pte(mm, 0x400000)->kind, PteKind::Zero);
+  EXPECT_EQ(user.pte(mm, 0x400000)->prot & _PAGE_RW, 0u);
+  ASSERT_EQ(user.touch(mm, 0x400010, UserAccess::Write, false), unsigned{kAccessOk});
+  EXPECT_EQ(user.pte(mm, 0x400000)->kind, PteKind::Anon);
+  EXPECT_NE(user.pte(mm, 0x400000)->prot & _PAGE_RW, 0u);
+  // An allocation that fails leaves the page as it was.
+  user.mmap(mm, 0x401000, P, kRw);
+  EXPECT_EQ(user.touch(mm, 0x401000, UserAccess::Write, true), unsigned{kAccessOom});
+  EXPECT_EQ(user.pte(mm, 0x401000), nullptr);
+}
+
+TEST_F(UserSpec, a_file_page_past_the_end_is_sigbus_unless_a_page_was_mapped_there_by_hand) {
+  const u64 mm = user.mm_create();
+  const u64 f = user.file_create(1);
+  const u64 v = static_cast<u64>(user.mmap_file(mm, 0x500000, 2 * P, VM_READ, f, 0));
+  EXPECT_EQ(user.touch(mm, 0x500000, UserAccess::Read, false), unsigned{kAccessOk});
+  EXPECT_EQ(user.touch(mm, 0x501000, UserAccess::Read, false), unsigned{kAccessSigbus});
+  EXPECT_EQ(user.alloc_set_pte(v, 0x501000, 0x1234, false, true, false), 0u);
+  EXPECT_EQ(user.touch(mm, 0x501000, UserAccess::Read, false), unsigned{kAccessOk});
+  EXPECT_EQ(user.alloc_set_pte(v, 0x501000, 0x1234, false, true, false), 0x100u); // NOPAGE
+}
+
+TEST_F(UserSpec, access_remote_vm_reads_the_file_and_what_a_shared_mapping_wrote) {
+  const u64 mm = user.mm_create();
+  const u64 f = user.file_create(2);
+  user.mmap_file(mm, 0x500000, 2 * P, VM_READ, f, 0);         // private
+  user.mmap_file(mm, 0x600000, 2 * P, kRw | VM_SHARED, f, 0); // shared
+  const auto before = user.access_remote_vm(mm, 0x501000, 4, {}, 0, false, 0);
+  ASSERT_EQ(before.done, 4u);
+  EXPECT_EQ(static_cast<std::uint8_t>(before.bytes[1]), 31 + 1); // page 1, offset 1
+  ASSERT_EQ(user.access_remote_vm(mm, 0x601000, 3, "abc", FOLL_WRITE, false, 0).done, 3u);
+  const auto after = user.access_remote_vm(mm, 0x501000, 4, {}, 0, false, 0);
+  EXPECT_EQ(after.bytes.substr(0, 3), "abc");
+  EXPECT_TRUE(after.known[0]);
+  // A forced write to the private mapping goes to a copy only it sees.
+  ASSERT_EQ(user.access_remote_vm(mm, 0x501000, 1, "X", FOLL_WRITE | FOLL_FORCE, false, 0).done,
+            1u);
+  EXPECT_EQ(user.pte(mm, 0x501000)->kind, PteKind::Anon);
+  EXPECT_EQ(user.access_remote_vm(mm, 0x601000, 1, {}, 0, false, 0).bytes, "a");
+  EXPECT_EQ(user.access_remote_vm(mm, 0x501000, 1, {}, 0, false, 0).bytes, "X");
+}
+
+TEST_F(UserSpec, access_remote_vm_stops_at_a_mapping_without_vm_read_unless_forced) {
   const u64 mm = user.mm_create();
   user.mmap(mm, 0x400000, P, kRw);
   user.mmap(mm, 0x401000, P, VM_WRITE);
-  const ByteRange plain = user.remote_access_bytes(mm, 0x400800, 3 * P, 0);
-  EXPECT_EQ(plain.lo, P / 2);
-  EXPECT_EQ(plain.hi, P / 2);
-  const ByteRange forced = user.remote_access_bytes(mm, 0x400800, 3 * P, FOLL_FORCE);
-  EXPECT_EQ(forced.hi, P / 2 + P);
-  // A forced write into a private read-only mapping goes to a copy.
-  user.mmap(mm, 0x500000, P, VM_READ);
-  EXPECT_EQ(user.remote_access_bytes(mm, 0x500000, 10, FOLL_WRITE).hi, 0u);
-  EXPECT_EQ(user.remote_access_bytes(mm, 0x500000, 10, FOLL_WRITE | FOLL_FORCE).hi, 10u);
+  EXPECT_EQ(user.access_remote_vm(mm, 0x400800, 3 * P, {}, 0, false, 0).done, P / 2);
+  EXPECT_EQ(user.access_remote_vm(mm, 0x400800, 3 * P, {}, FOLL_FORCE, false, 0).done, P / 2 + P);
+  // An allocation that fails stops it at the page the engine stopped at.
+  user.mmap(mm, 0x500000, 2 * P, kRw);
+  EXPECT_EQ(user.access_remote_vm(mm, 0x500000, 2 * P, {}, 0, true, P).done, P);
 }
 
-TEST_F(UserSpec, a_driver_mapping_bounds_the_reach_of_access_remote_vm_only_from_above) {
+TEST_F(UserSpec, a_driver_mapping_without_a_pte_is_sigbus) {
   const u64 mm = user.mm_create();
-  user.mmap(mm, 0x400000, P, kRw);
-  user.mmap(mm, 0x401000, P, kRw | VM_MIXEDMAP);
-  user.mmap(mm, 0x402000, P, kRw | VM_PFNMAP | VM_SHARED);
-  const ByteRange r = user.remote_access_bytes(mm, 0x400000, 3 * P, 0);
-  EXPECT_EQ(r.lo, P);
-  EXPECT_EQ(r.hi, 2 * P);
+  const u64 v = static_cast<u64>(user.mmap(mm, 0x400000, 2 * P, kRw | VM_MIXEDMAP | VM_SHARED));
+  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Read, false), unsigned{kAccessSigbus});
+  EXPECT_EQ(user.vm_insert_page(v, 0x400000, 0x1234, true, false), 0);
+  EXPECT_EQ(user.vm_insert_page(v, 0x400000, 0x1234, true, false), -EBUSY);
+  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Read, false), unsigned{kAccessOk});
+  // access_remote_vm gets the inserted page and stops at the hole after it.
+  EXPECT_EQ(user.access_remote_vm(mm, 0x400000, 2 * P, {}, 0, false, 0).done, P);
 }
 
-TEST_F(UserSpec, remap_pfn_range_remaps_a_cow_mapping_only_whole) {
+TEST_F(UserSpec, unmap_mapping_pages_keeps_private_copies_unless_even_cows) {
+  const u64 mm = user.mm_create();
+  const u64 f = user.file_create(4);
+  user.mmap_file(mm, 0x500000, 2 * P, kRw, f, 0);
+  ASSERT_EQ(user.touch(mm, 0x500000, UserAccess::Read, false), unsigned{kAccessOk});
+  ASSERT_EQ(user.touch(mm, 0x501000, UserAccess::Write, false), unsigned{kAccessOk});
+  EXPECT_EQ(user.pte(mm, 0x501000)->kind, PteKind::Anon);
+  user.unmap_mapping_pages(f, 0, 0, false);
+  EXPECT_EQ(user.pte(mm, 0x500000), nullptr);
+  ASSERT_NE(user.pte(mm, 0x501000), nullptr);
+  user.unmap_mapping_pages(f, 1, 1, true);
+  EXPECT_EQ(user.pte(mm, 0x501000), nullptr);
+}
+
+TEST_F(UserSpec, remap_pfn_range_remaps_a_cow_mapping_only_whole_and_never_over_a_pte) {
   const u64 mm = user.mm_create();
   const u64 id = static_cast<u64>(user.mmap(mm, 0x400000, 2 * P, VM_READ));
   const u64 pfn = (u64{4} << 30) / P; // node 0 straddles 4 GiB
   ASSERT_TRUE(machine.pfn_is_memory(pfn) && machine.pfn_is_memory(pfn + 1));
   const pgprot_t prot = _PAGE_PRESENT | _PAGE_USER | _PAGE_NX;
-  const auto part = user.remap_pfn_range(id, 0x400000, pfn, P, prot);
+  const auto part = user.remap_pfn_range(id, 0x400000, pfn, P, prot, false);
   EXPECT_EQ(part.err, -EINVAL);
   EXPECT_FALSE(part.warn);
   EXPECT_EQ(user.vma_by_id(id)->flags, VM_READ | kMay);
-  const auto whole = user.remap_pfn_range(id, 0x400000, pfn, 2 * P, prot);
-  EXPECT_EQ(whole.err, 0);
+  ASSERT_EQ(user.remap_pfn_range(id, 0x400000, pfn, 2 * P, prot, false).err, 0);
   EXPECT_EQ(user.vma_by_id(id)->pgoff, pfn);
   EXPECT_EQ(user.vma_by_id(id)->flags,
             VM_READ | kMay | VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
-  EXPECT_TRUE(user.remap_pfn_range(id, 0x400000, pfn, 0, prot).bug);
+  std::optional<u64> got;
+  EXPECT_EQ(user.follow_pfn(id, 0x401000, &got), 0);
+  EXPECT_EQ(got, pfn + 1);
+  EXPECT_THROW(user.remap_pfn_range(id, 0x400000, pfn, 2 * P, prot, false), KernelBug);
+  EXPECT_THROW(user.remap_pfn_range(id, 0x400000, pfn, 0, prot, false), KernelBug);
+}
+
+TEST_F(UserSpec, mprotect_gives_the_ptes_of_a_changed_vma_its_protection) {
+  const u64 mm = user.mm_create();
+  user.mmap(mm, 0x400000, P, kRw | VM_SHARED);
+  ASSERT_EQ(user.touch(mm, 0x400000, UserAccess::Write, false), unsigned{kAccessOk});
+  ASSERT_EQ(user.mprotect(mm, 0x400000, P, VM_READ), 0);
+  EXPECT_EQ(user.pte(mm, 0x400000)->prot & _PAGE_RW, 0u);
+  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Write, false), unsigned{kAccessSigsegv});
+  ASSERT_EQ(user.mprotect(mm, 0x400000, P, kRw), 0);
+  // Shared anonymous memory is writable from the start.
+  EXPECT_NE(user.pte(mm, 0x400000)->prot & _PAGE_RW, 0u);
 }
 
 } // namespace

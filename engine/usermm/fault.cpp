@@ -294,7 +294,11 @@ std::optional<Pfn> UserMm::get_user_page(MmStruct &mm, u64 addr, unsigned gup_fl
   if (write) {
     if (!(vma->vm_flags & VM_WRITE) && (!force || !is_cow_mapping(vma->vm_flags)))
       return std::nullopt;
+#ifdef VMCHECK_MUTANT_gup_ignores_vm_read
+  } else if (false) { // mutant: a remote read of a mapping without VM_READ goes through
+#else
   } else if (!(vma->vm_flags & VM_READ) && (!force || !(vma->vm_flags & VM_MAYREAD))) {
+#endif
     return std::nullopt;
   }
   const unsigned flags = FAULT_FLAG_REMOTE | (write ? FAULT_FLAG_WRITE : 0);

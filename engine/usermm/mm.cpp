@@ -231,16 +231,27 @@ bool UserMm::split_vma(MmStruct &mm, u64 vm_start, u64 addr) {
   VmAreaStruct upper = lower;
   upper.id = next_vma_id_++;
   upper.vm_start = addr;
+#ifdef VMCHECK_MUTANT_split_keeps_pgoff
+  upper.vm_pgoff = lower.vm_pgoff; // mutant: the upper part maps the lower part's file pages
+#else
   upper.vm_pgoff = lower.vm_pgoff + ((addr - lower.vm_start) >> PAGE_SHIFT);
+#endif
   lower.vm_end = addr;
   mm.vmas.emplace(addr, upper);
   return true;
 }
 
 bool UserMm::can_merge(const VmAreaStruct &prev, const VmAreaStruct &next) const {
+#ifdef VMCHECK_MUTANT_merge_ignores_pgoff
+  // mutant: VMAs of one file merge whatever pages of it they map
+  return prev.vm_end == next.vm_start && prev.vm_flags == next.vm_flags &&
+         !(prev.vm_flags & VM_SPECIAL) && prev.device == next.device &&
+         prev.mapping == next.mapping;
+#else
   return prev.vm_end == next.vm_start && prev.vm_flags == next.vm_flags &&
          !(prev.vm_flags & VM_SPECIAL) && prev.device == next.device &&
          prev.mapping == next.mapping && prev.vm_pgoff + prev.pages() == next.vm_pgoff;
+#endif
 }
 
 u64 UserMm::merge_around(MmStruct &mm, u64 vm_start) {
