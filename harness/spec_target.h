@@ -29,9 +29,10 @@ public:
   // Whether the spec models `op` (ops it does not model make the run
   // engine-only from then on: the two states could no longer be compared).
   static bool models(const std::string &op);
-  // Whether the spec follows `op` without modelling it: the user-space ops
-  // (memory.c, mm_create, mmap, munmap, ...; touch, expect_fault and probe
-  // in their user form, with an mm). See follow().
+  // Whether `op` is a user-space op (memory.c, mm_create, mmap, munmap,
+  // ...; touch, expect_fault and probe in their user form, with an mm),
+  // which follow() runs: the spec models its result and follows its
+  // effect on the pages both sides share.
   static bool follows(const std::string &op, const std::vector<Value> &args);
 
   // Runs a followed op. Its result is judged by the spec's model of user

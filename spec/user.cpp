@@ -122,6 +122,8 @@ void UserSpace::release_unused_shmem() {
       for (const UserVma &v : vmas)
         if (v.mapping == entry.first)
           return false;
+    // Its pages go with it.
+    std::erase_if(written_, [&](const auto &w) { return w.first.first == entry.first; });
     return true;
   });
 }

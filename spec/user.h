@@ -1,18 +1,22 @@
-// User address spaces as the spec sees them: mm_structs, their VMAs, and the
-// files and shared-memory objects VMAs map. The model stops at VMAs: it has
-// no page tables, so what depends on which user PTEs exist (a fault in a
-// driver's mapping, a page mapped past the end of a file) is predicted as
-// the set of outcomes the VMAs allow, and everything the VMAs alone decide
-// is predicted exactly: the results of mm_create, mmap, munmap, mprotect and
-// mmput, the VMAs they leave (ids, bounds, flags, page offsets, merges and
-// splits), SIGSEGV of a user access, the reach of access_remote_vm, and the
-// WARNs and BUGs of the memory.c calls that the VMA decides.
+// User address spaces as the spec sees them: mm_structs, their VMAs, the
+// files and shared-memory objects VMAs map, and for each user page what its
+// PTE maps and with which protection. Predicted exactly: the results of
+// mm_create, mmap, munmap, mprotect and mmput and the VMAs they leave (ids,
+// bounds, flags, page offsets, merges and splits); user accesses through
+// the fault path (zero page, anonymous pages, page cache, copy on write,
+// write notification); access_remote_vm's reach and the bytes it reads;
+// the memory.c calls of seed 004 with their WARNs and BUGs.
+//
+// Two things the spec cannot see it takes from the engine, each named
+// where it is used: whether an allocation failed (it does not track which
+// user page tables exist), and whether a struct page may be mapped (a
+// page's refcount and flags are the page allocator's).
 //
 // Written from the seeds and from the harness's contract for its mm ops
-// (TRACE.md: mmap is MAP_FIXED when given an address, otherwise the lowest
+// (usermm.h: mmap is MAP_FIXED when given an address, otherwise the lowest
 // fit from mmap_min_addr). VMAs are a sorted vector per mm, scanned
-// linearly. Allocations (vm_area_struct, the root page table) draw on the
-// machine spec's fault injection and free pages.
+// linearly; PTEs a map per mm. Allocations (vm_area_struct, the root page
+// table) draw on the machine spec's fault injection and free pages.
 #pragma once
 
 #include "spec/vmalloc_spec.h"

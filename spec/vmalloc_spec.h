@@ -323,9 +323,9 @@ public:
   // Whether pfn is a frame of the machine's memory (it has a struct page).
   bool pfn_is_memory(u64 pfn) const { return location_of_pfn(pfn).has_value(); }
 
-  // ---- user address spaces: followed (spec/machine.cpp) -------------------
-  // The page-level effects of user space are followed, not modelled (the
-  // VMAs are: spec/user.h). After a user-space op
+  // ---- what user space holds: followed (spec/machine.cpp) -----------------
+  // What user space holds in pages is followed, not modelled (its VMAs and
+  // PTEs are: spec/user.h). After a user-space op
   // (mm_create, mmap, a fault, munmap, ...) the harness hands it what the op
   // did to the resources both sides share: the free pages per node and zone
   // now (the difference becomes the pages user space holds, user page
