@@ -85,7 +85,8 @@ struct UserFile {
 
 enum class UserAccess : std::uint8_t { Read, Write, Exec };
 
-// Outcomes of a user-mode access, as a bit set.
+// The outcome of a user-mode access (distinct bits, so that sets of them
+// can be written where several are possible).
 enum AccessEnd : unsigned {
   kAccessOk = 1,
   kAccessSigsegv = 2,
@@ -259,6 +260,8 @@ private:
   // A new anonymous page with these contents: its id.
   u64 new_anon(Bytes contents);
   Bytes contents_of(const UserPte &pte) const;
+  // Appends bytes [off, off + n) of the page pte maps to out.
+  void read_bytes(const UserPte &pte, u64 off, u64 n, RemoteAccess &out) const;
   void drop_pte(Ptes &ptes, Ptes::iterator it);
   void reprotect(u64 mm, const UserVma &vma);
   UserVma &vma_mut(u64 id);

@@ -78,6 +78,33 @@ UserSpace::Bytes UserSpace::contents_of(const UserPte &pte) const {
   return std::nullopt;
 }
 
+void UserSpace::read_bytes(const UserPte &pte, u64 off, u64 n, RemoteAccess &out) const {
+  // Where the bytes are kept, they are read in place; the rest follow
+  // from what the page is.
+  const std::vector<std::uint8_t> *kept = nullptr;
+  bool known = true;
+  if (pte.kind == PteKind::Anon) {
+    const Bytes &b = anon_.at(pte.ref);
+    kept = b ? &*b : nullptr;
+    known = b.has_value();
+  } else if (pte.kind == PteKind::Cache) {
+    if (const auto w = written_.find({pte.ref, pte.index}); w != written_.end())
+      kept = &w->second;
+  } else if (pte.kind != PteKind::Zero) {
+    known = false;
+  }
+  const bool file = pte.kind == PteKind::Cache && !files_.at(pte.ref).shmem;
+  for (u64 i = off; i < off + n; ++i) {
+    std::uint8_t byte = 0;
+    if (kept != nullptr)
+      byte = (*kept)[i];
+    else if (file)
+      byte = file_byte(pte.index, i);
+    out.bytes.push_back(static_cast<char>(byte));
+  }
+  out.known.insert(out.known.end(), n, known);
+}
+
 const UserPte *UserSpace::pte(u64 mm, u64 va) const {
   const auto m = ptes_.find(mm);
   if (m == ptes_.end())
@@ -244,11 +271,7 @@ UserSpace::RemoteAccess UserSpace::access_remote_vm(u64 mm, u64 addr, u64 len,
         written_[{p.ref, p.index}] = std::move(*b);
       }
     } else {
-      const Bytes b = contents_of(p);
-      for (u64 i = 0; i < n; ++i) {
-        r.bytes.push_back(b ? static_cast<char>((*b)[off + i]) : '\0');
-        r.known.push_back(b.has_value());
-      }
+      read_bytes(p, off, n, r);
     }
     r.done += n;
   }
