@@ -256,6 +256,16 @@ std::string SpecTarget::predict_user(const std::string &op, const std::vector<Va
       user_.zap(mm, vma->start, addr, end, 0, false);
       return warns_match();
     }
+    if (op == "follow_pfn" && addr >= user_top_) {
+      // The walk reaches the kernel half the mm shares: a kernel page there
+      // (or -EINVAL where a huge leaf maps it; the spec does not track leaf
+      // sizes), -EINVAL where nothing is mapped.
+      if (!spec_.vmalloc_to_page(addr))
+        return expect(Value::error(-EINVAL));
+      if (got.kind != ValueKind::Int && !(got == Value::error(-EINVAL)))
+        return "spec predicts a pfn or -EINVAL, engine returned " + value_to_string(got);
+      return warns_match();
+    }
     if (op == "follow_pfn") {
       std::optional<u64> pfn;
       const int r = user_.follow_pfn(id, addr, &pfn);
