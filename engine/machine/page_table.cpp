@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <span>
 
 namespace vmcheck {
@@ -44,6 +45,31 @@ u64 entry_span(unsigned level) {
 }
 bool is_huge_leaf(u64 e, unsigned level) {
   return level == 2 && present(e) && (e & _PAGE_PSE);
+}
+
+// Entry i of a table's bytes (a frame's buffer or a TableBuf).
+u64 entry_at(const std::uint8_t *table, unsigned i) {
+  u64 v;
+  std::memcpy(&v, table + std::size_t{i} * sizeof(u64), sizeof v);
+  return v;
+}
+
+// The index of the first present entry of `table` in [i, hi], or hi + 1.
+// Most of a table is empty, so from each multiple of eight on, whole groups
+// of eight entries without a present one are passed over with one test.
+unsigned next_present(const std::uint8_t *table, unsigned i, unsigned hi) {
+  while (i <= hi && !present(entry_at(table, i))) {
+    ++i;
+    while ((i & 7) == 0 && i + 7 <= hi) {
+      u64 any = 0;
+      for (unsigned k = 0; k < 8; ++k)
+        any |= entry_at(table, i + k);
+      if (present(any))
+        break;
+      i += 8;
+    }
+  }
+  return i;
 }
 
 } // namespace
@@ -155,6 +181,13 @@ void PageTables::read_table(Pfn table, unsigned lo, unsigned hi, u64 *out) const
 bool PageTables::known_empty(Pfn table) const {
   std::uint8_t fill = 0;
   return mem_.frame_uniform(table, fill) && fill == 0;
+}
+
+const std::uint8_t *PageTables::table_bytes(Pfn table, TableBuf &buf) const {
+  if (const std::uint8_t *bytes = mem_.frame_bytes(table))
+    return bytes;
+  read_table(table, 0, kEntries - 1, buf.data());
+  return reinterpret_cast<const std::uint8_t *>(buf.data());
 }
 
 int PageTables::descend_alloc(Pfn root, u64 va, unsigned level, Pfn *table) {
@@ -329,7 +362,7 @@ void PageTables::for_each_leaf(Pfn root, u64 start, u64 end,
                                const std::function<void(u64, const PteRef &)> &fn) const {
   u64 first = 0, last = 0;
   if (leaf_range(start, end, first, last))
-    leaves_in(resolve(root), levels_, 0, first, last, fn);
+    leaves_in<true>(resolve(root), levels_, 0, first, last, fn);
 }
 
 std::vector<std::pair<u64, Pfn>> PageTables::leaf_pfns(Pfn root, u64 start, u64 end) const {
@@ -337,11 +370,11 @@ std::vector<std::pair<u64, Pfn>> PageTables::leaf_pfns(Pfn root, u64 start, u64 
   u64 first = 0, last = 0;
   auto add = [&out](u64 va, const PteRef &r) { out.emplace_back(va, r.pfn()); };
   if (leaf_range(start, end, first, last))
-    leaves_in(resolve(root), levels_, 0, first, last, add);
+    leaves_in<false>(resolve(root), levels_, 0, first, last, add);
   return out;
 }
 
-template <typename Fn>
+template <bool Snapshot, typename Fn>
 void PageTables::leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 last, Fn &fn) const {
   const u64 span = entry_span(level);
   unsigned lo = 0, hi = kEntries - 1;
@@ -356,18 +389,23 @@ void PageTables::leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 l
   }
   if (known_empty(table))
     return;
-  // A snapshot of the entries: fn may clear leaves of this very table.
-  TableBuf e;
-  read_table(table, lo, hi, e.data());
-  for (unsigned i = lo; i <= hi; ++i) {
-    const u64 v = e[i - lo];
-    if (!present(v))
-      continue;
+  // With Snapshot, a copy of the entries: fn may clear leaves of this very
+  // table. Without, fn only reads and the entries are read in place.
+  TableBuf buf;
+  const std::uint8_t *e = nullptr;
+  if (Snapshot) {
+    read_table(table, 0, kEntries - 1, buf.data());
+    e = reinterpret_cast<const std::uint8_t *>(buf.data());
+  } else {
+    e = table_bytes(table, buf);
+  }
+  for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi)) {
+    const u64 v = entry_at(e, i);
     const u64 va = level == levels_ ? sign_extend(u64{i} * span) : base + u64{i} * span;
     if (level == 1 || is_huge_leaf(v, level))
       fn(va, PteRef{slot_of(table, i), v, level});
     else
-      leaves_in(entry_pfn(v), level - 1, va, first, last, fn);
+      leaves_in<Snapshot>(entry_pfn(v), level - 1, va, first, last, fn);
   }
 }
 
@@ -428,21 +466,10 @@ std::string PageTables::check_table(Pfn table, unsigned level, unsigned lo, unsi
   seen.push_back(table);
   if (known_empty(table))
     return {};
-  TableBuf e;
-  read_table(table, lo, hi, e.data());
-  if (level == 1) {
-    // A PTE table, the bulk of the tables: one pass without an early exit
-    // first; only a failing table is searched for its first bad entry.
-    bool bad = false;
-    for (unsigned i = lo; i <= hi; ++i)
-      bad |= present(e[i - lo]) && !mem_.pfn_valid(entry_pfn(e[i - lo]));
-    if (!bad)
-      return {};
-  }
-  for (unsigned i = lo; i <= hi; ++i) {
-    const u64 v = e[i - lo];
-    if (!present(v))
-      continue;
+  TableBuf buf;
+  const std::uint8_t *e = table_bytes(table, buf);
+  for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi)) {
+    const u64 v = entry_at(e, i);
     if (!mem_.pfn_valid(entry_pfn(v)))
       return "level " + std::to_string(level) + " entry " + std::to_string(i) + " of table pfn " +
              hex(table) + " points outside memory: " + hex(v);

@@ -15,6 +15,7 @@
 #include "machine/page_alloc.h"
 #include "machine/phys_mem.h"
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -128,12 +129,18 @@ private:
   // leaf is in the way) when it cannot be.
   std::optional<Pfn> ensure_pte_table(Pfn root, u64 va);
   void read_table(Pfn table, unsigned lo, unsigned hi, u64 *out) const;
+  // The bytes of all of a table's entries: read in place from the frame
+  // when it has a host buffer, else read into `buf`. Only for sweeps that
+  // write nothing while they read.
+  const std::uint8_t *table_bytes(Pfn table, std::array<u64, PTRS_PER_TABLE> &buf) const;
   // O(1): the table's frame is known to hold only zero entries without
   // reading it (a fresh __GFP_ZERO table nothing was written to).
   bool known_empty(Pfn table) const;
   // The canonical [first, last] for_each_leaf walks, or false if empty.
   bool leaf_range(u64 start, u64 end, u64 &first, u64 &last) const;
-  template <typename Fn>
+  // Snapshot: fn may write to the tables, so each is copied before its
+  // entries are visited.
+  template <bool Snapshot, typename Fn>
   void leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 last, Fn &fn) const;
   bool free_empty_in(Pfn table, unsigned level, u64 base, u64 first, u64 last);
   u64 free_subtree(Pfn table, unsigned level);

@@ -142,6 +142,16 @@ public:
   // read. Lets a page-table walk skip an empty table without reading it.
   bool frame_uniform(Pfn pfn, std::uint8_t &fill) const;
   std::size_t backed_frames() const { return backed_; } // host buffers in use
+  // The frame's bytes, read in place, when it has a host buffer; nullptr
+  // when it has none (every byte then reads as frame_uniform's fill). Lets
+  // a page-table sweep read a table without copying it. Valid until the
+  // frame is next written, filled or zeroed.
+  const std::uint8_t *frame_bytes(Pfn pfn) const {
+    if (pfn - base_pfn_ >= total_pages())
+      throw_bad_pfn("frame_bytes", pfn);
+    const Frame *f = frame(pfn);
+    return f ? f->data.get() : nullptr;
+  }
 
   // Hash of every page record and every frame's contents, in PFN order.
   // Untouched sections contribute nothing, so the cost follows what the run
