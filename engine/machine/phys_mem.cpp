@@ -122,7 +122,8 @@ PhysMem::Section::Section() {
 }
 
 PhysMem::PhysMem(unsigned nodes, u64 bytes_per_node)
-    : nodes_(nodes), pages_per_node_(bytes_per_node >> PAGE_SHIFT) {
+    : nodes_(nodes), pages_per_node_(bytes_per_node >> PAGE_SHIFT),
+      total_pages_(pages_per_node_ * nodes) {
   // Half of node 0 below 4 GiB; a node larger than 8 GiB simply starts at 0.
   const u64 half = pages_per_node_ / 2;
   const Pfn start = half < kDma32LimitPfn ? kDma32LimitPfn - half : 0;

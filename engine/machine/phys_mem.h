@@ -81,8 +81,8 @@ public:
   Pfn node_start_pfn(unsigned node) const { return base_pfn_ + node * pages_per_node_; }
   Pfn min_pfn() const { return base_pfn_; }
   Pfn max_pfn() const { return base_pfn_ + total_pages(); } // exclusive
-  u64 total_pages() const { return pages_per_node_ * nodes_; }
-  bool pfn_valid(Pfn pfn) const { return pfn >= min_pfn() && pfn < max_pfn(); }
+  u64 total_pages() const { return total_pages_; }
+  bool pfn_valid(Pfn pfn) const { return pfn - base_pfn_ < total_pages_; }
   unsigned pfn_to_nid(Pfn pfn) const; // precondition: pfn_valid
   Zone pfn_zone(Pfn pfn) const { return pfn < kDma32LimitPfn ? Zone::DMA32 : Zone::Normal; }
 
@@ -207,6 +207,7 @@ private:
 
   unsigned nodes_;
   u64 pages_per_node_;
+  u64 total_pages_; // pages_per_node_ * nodes_, kept: every access bounds-checks against it
   Pfn base_pfn_;
   std::vector<std::unique_ptr<Section>> sections_; // one per MAX_ORDER block
   std::vector<std::size_t> touched_;               // indices of the non-null sections_, as made
