@@ -46,12 +46,22 @@ std::optional<Pfn> first_bad(std::span<const Page> records, Pfn base, u64 from, 
       return base + i;
 }
 
-// Inside a free block but not its head: the record must be blank.
+// The fields that must all be zero in a free block's tail record, OR-ed.
+std::uint32_t tail_bits(const Page &p) {
+  return p.flags | p.refcount | static_cast<std::uint32_t>(p.mapcount) |
+         static_cast<std::uint32_t>(p.owner);
+}
+
+// Inside a free block but not its head: the record must be blank. The
+// stretch's fields are OR-ed together first (no compare per record); only
+// a stretch with a bit set is searched.
 std::optional<Pfn> first_not_free_tail(std::span<const Page> records, Pfn base, u64 from, u64 to) {
-  return first_bad(records, base, from, to, [](const Page &p) {
-    return (p.flags | p.refcount | static_cast<std::uint32_t>(p.mapcount) |
-            static_cast<std::uint32_t>(p.owner)) != 0;
-  });
+  std::uint32_t bits = 0;
+  for (u64 i = from; i < to; ++i)
+    bits |= tail_bits(records[i]);
+  if (bits == 0)
+    return std::nullopt;
+  return first_bad(records, base, from, to, [](const Page &p) { return tail_bits(p) != 0; });
 }
 
 // In no free block: the record must not say free.
