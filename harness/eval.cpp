@@ -22,6 +22,7 @@ public:
       return name(e, out);
     case ExprKind::List: {
       std::vector<Value> items;
+      items.reserve(e.kids.size());
       for (const Expr &k : e.kids) {
         Value v;
         if (!eval(k, v))
