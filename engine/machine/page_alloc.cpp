@@ -345,8 +345,10 @@ std::string PageAllocator::check() const {
     for (unsigned z = 0; z < kNumZones; ++z) {
       const Zone zone = static_cast<Zone>(z);
       const FreeArea &a = area(node, zone);
-      const std::string where =
-          std::string("node ") + std::to_string(node) + " zone " + zone_name(zone) + ": ";
+      // Built only on failure, like the messages below.
+      const auto where = [&] {
+        return std::string("node ") + std::to_string(node) + " zone " + zone_name(zone) + ": ";
+      };
       // Within this area's node and zone (both ends: runs and blocks are
       // contiguous).
       const auto inside = [&](Pfn first, Pfn last) {
@@ -360,7 +362,7 @@ std::string PageAllocator::check() const {
         for (Pfn head : a.blocks[order]) {
           // Built only on failure: check() runs after every harness step.
           const auto blk = [&] {
-            return where + "free block " + pfn_str(head) + " order " + std::to_string(order);
+            return where() + "free block " + pfn_str(head) + " order " + std::to_string(order);
           };
           if ((head & (n - 1)) != 0)
             return blk() + " is not aligned to its order";
@@ -378,7 +380,7 @@ std::string PageAllocator::check() const {
       std::optional<Pfn> prev_end;
       for (const std::pair<const Pfn, Pfn> &r : a.top_runs) {
         const Pfn start = r.first, end = r.second;
-        const auto run = [&] { return where + "free MAX_ORDER run " + pfn_str(start); };
+        const auto run = [&] { return where() + "free MAX_ORDER run " + pfn_str(start); };
         if ((start & (kBlockPages - 1)) != 0 || end <= start || ((end - start) & (kBlockPages - 1)))
           return run() + " is not whole aligned MAX_ORDER blocks";
         if (!inside(start, end - 1))
@@ -392,12 +394,12 @@ std::string PageAllocator::check() const {
         runs.emplace_back(start, end);
       }
       if (blocks != a.top_blocks)
-        return where + "top_blocks " + std::to_string(a.top_blocks) + " but the runs hold " +
+        return where() + "top_blocks " + std::to_string(a.top_blocks) + " but the runs hold " +
                std::to_string(blocks);
       run_blocks += blocks;
       pages += blocks * kBlockPages;
       if (pages != a.nr_free)
-        return where + "nr_free " + std::to_string(a.nr_free) + " but free blocks hold " +
+        return where() + "nr_free " + std::to_string(a.nr_free) + " but free blocks hold " +
                std::to_string(pages) + " pages";
     }
   }
