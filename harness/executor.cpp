@@ -174,7 +174,7 @@ private:
       if (std::optional<Z3Violation> bad = wait_for_own_shootdown(stmt.op))
         return diverged(stmt, "z3 (the purge this CPU waited for): " + bad->check + " violated",
                         split_lines(bad->counterexample), {});
-      outcome = target_->run(*op, args);
+      target_->run_into(*op, args, outcome);
       if (outcome.bug)
         return diverged(stmt, *outcome.bug, {}, outcome.diags);
       if (outcome.result.arg_error)
