@@ -36,6 +36,8 @@ public:
   ReplayResult run() {
     if (!build_target())
       return std::move(result_);
+    // At most one binding per statement: no rehash as names are bound.
+    bindings_.reserve(trace_.stmts.size());
     for (const Stmt &stmt : trace_.stmts) {
       if (!step(stmt, &stmt == &trace_.stmts.back()))
         break;
