@@ -133,10 +133,6 @@ PhysMem::PhysMem(unsigned nodes, u64 bytes_per_node)
 
 PhysMem::~PhysMem() = default;
 
-unsigned PhysMem::pfn_to_nid(Pfn pfn) const {
-  return static_cast<unsigned>((pfn - base_pfn_) / pages_per_node_);
-}
-
 PhysMem::Section &PhysMem::make_section(Pfn pfn) {
   const std::size_t i = (pfn - base_pfn_) >> kSectionShift;
   sections_[i] = std::make_unique<Section>();

@@ -83,7 +83,9 @@ public:
   Pfn max_pfn() const { return base_pfn_ + total_pages(); } // exclusive
   u64 total_pages() const { return total_pages_; }
   bool pfn_valid(Pfn pfn) const { return pfn - base_pfn_ < total_pages_; }
-  unsigned pfn_to_nid(Pfn pfn) const; // precondition: pfn_valid
+  unsigned pfn_to_nid(Pfn pfn) const { // precondition: pfn_valid
+    return static_cast<unsigned>((pfn - base_pfn_) / pages_per_node_);
+  }
   Zone pfn_zone(Pfn pfn) const { return pfn < kDma32LimitPfn ? Zone::DMA32 : Zone::Normal; }
 
   // struct page of a valid pfn. page() may allocate host memory for the
