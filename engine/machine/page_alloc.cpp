@@ -233,14 +233,17 @@ std::optional<Pfn> PageAllocator::alloc_pages_node(int node, Gfp gfp, unsigned o
   }
 
   const u64 n = u64{1} << order;
-  for (Pfn p = *head; p < *head + n; ++p) {
+  // The head's record is looked up once (a block never leaves its
+  // section, and sections never move, so it stays valid for the tails).
+  Page &h = mem_.page(*head);
+  h = Page{};
+  h.owner = owner;
+  for (Pfn p = *head + 1; p < *head + n; ++p) {
     Page &pg = mem_.page(p);
     pg = Page{};
     pg.owner = owner;
-    if (p != *head)
-      pg.flags = PG_tail;
+    pg.flags = PG_tail;
   }
-  Page &h = mem_.page(*head);
   h.refcount = 1;
   h.order = static_cast<std::uint8_t>(order);
   if (order > 0)
