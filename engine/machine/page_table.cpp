@@ -238,12 +238,6 @@ int PageTables::map_page(Pfn root, u64 va, Pfn pfn, pgprot_t prot) {
   return 0;
 }
 
-void PageTables::set_leaf(u64 slot_pa, Pfn pfn, pgprot_t prot) {
-  // Bit 7 of a 4 KiB PTE is PAT, not PSE: never let a huge prot leak into it.
-  mem_.write_u64(slot_pa,
-                 ((pfn << PAGE_SHIFT) & PTE_PFN_MASK) | (prot & ~PTE_PFN_MASK & ~_PAGE_PSE));
-}
-
 int PageTables::map_huge(Pfn root, u64 va, Pfn pfn, pgprot_t prot) {
   if (!canonical(va) || (va & (PMD_SIZE - 1)) != 0 || ((pfn << PAGE_SHIFT) & (PMD_SIZE - 1)) != 0) {
     diag_.warn("map_huge", "non-canonical or not 2 MiB aligned", va);
@@ -322,10 +316,6 @@ u64 PageTables::clear(Pfn root, u64 va) {
 
 void PageTables::set_entry(u64 slot_pa, u64 value) {
   mem_.write_u64(slot_pa, value);
-}
-
-u64 PageTables::read_entry(u64 slot_pa) const {
-  return mem_.read_u64(slot_pa);
 }
 
 PteRef PageTables::walk(Pfn root, u64 va) const {

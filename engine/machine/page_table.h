@@ -91,9 +91,13 @@ public:
   void set_entry(u64 slot_pa, u64 value);
   // Map one 4 KiB page at a PTE slot ensure_pte_slot returned and nothing
   // is mapped at: the entry map_page would write.
-  void set_leaf(u64 slot_pa, Pfn pfn, pgprot_t prot);
+  void set_leaf(u64 slot_pa, Pfn pfn, pgprot_t prot) {
+    // Bit 7 of a 4 KiB PTE is PAT, not PSE: never let a huge prot leak into it.
+    mem_.write_u64(slot_pa,
+                   ((pfn << PAGE_SHIFT) & PTE_PFN_MASK) | (prot & ~PTE_PFN_MASK & ~_PAGE_PSE));
+  }
   // The entry at a slot (the MMU re-reads a cached translation's PTE).
-  u64 read_entry(u64 slot_pa) const;
+  u64 read_entry(u64 slot_pa) const { return mem_.read_u64(slot_pa); }
 
   // Walk without side effects.
   PteRef walk(Pfn root, u64 va) const;
