@@ -187,11 +187,17 @@ private:
 } // namespace
 
 EvalResult evaluate(const Expr &expr, const Bindings &bindings, const OpTable &table) {
-  Evaluator ev(bindings, table);
   EvalResult r;
-  if (!ev.eval(expr, r.value))
-    r.error = ev.error();
+  r.error = evaluate_into(expr, bindings, table, r.value);
   return r;
+}
+
+std::optional<EvalError> evaluate_into(const Expr &expr, const Bindings &bindings,
+                                       const OpTable &table, Value &out) {
+  Evaluator ev(bindings, table);
+  if (!ev.eval(expr, out))
+    return ev.error();
+  return std::nullopt;
 }
 
 std::string reserved_name_reason(std::string_view name, const OpTable &table) {

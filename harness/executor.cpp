@@ -117,11 +117,10 @@ private:
     return true;
   }
 
+  // `out`: a default-constructed Value.
   bool eval(const Stmt &stmt, const Expr &e, Value &out) {
-    EvalResult r = evaluate(e, bindings_, ops_);
-    if (r.error)
-      return malformed(stmt.line, r.error->column, r.error->message);
-    out = std::move(r.value);
+    if (std::optional<EvalError> err = evaluate_into(e, bindings_, ops_, out))
+      return malformed(stmt.line, err->column, err->message);
     return true;
   }
 
