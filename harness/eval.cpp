@@ -10,10 +10,13 @@ class Evaluator {
 public:
   Evaluator(const Bindings &bindings, const OpTable &table) : bindings_(bindings), table_(table) {}
 
+  // `out` is default-constructed (every caller passes a fresh Value, as
+  // evaluate_into requires), so a plain integer only sets its two fields.
   bool eval(const Expr &e, Value &out) {
     switch (e.kind) {
     case ExprKind::Int:
-      out = Value::integer(e.value);
+      out.kind = ValueKind::Int;
+      out.num = e.value;
       return true;
     case ExprKind::Bytes:
       out = Value::bytes(e.text);
