@@ -140,6 +140,12 @@ PhysMem::Section &PhysMem::make_section(Pfn pfn) {
   return *sections_[i];
 }
 
+Page &PhysMem::page_slow(Pfn pfn) {
+  if (pfn - base_pfn_ >= total_pages())
+    throw_bad_pfn("page", pfn);
+  return materialize(pfn).pages[pfn & (kSectionPages - 1)];
+}
+
 const Page &PhysMem::fresh_page(Pfn pfn) {
   return (pfn & (kSectionPages - 1)) == 0 ? kFreshHead : kFreshTail;
 }

@@ -92,9 +92,11 @@ public:
   // record's section the first time; peek() never does (returns the
   // section's default record when untouched).
   Page &page(Pfn pfn) {
-    if (pfn - base_pfn_ >= total_pages())
-      throw_bad_pfn("page", pfn);
-    return materialize(pfn).pages[pfn & (kSectionPages - 1)];
+    // The common case inline: a valid pfn in a section that exists.
+    if (pfn - base_pfn_ < total_pages_)
+      if (Section *s = section(pfn))
+        return s->pages[pfn & (kSectionPages - 1)];
+    return page_slow(pfn);
   }
   const Page &peek(Pfn pfn) const {
     if (pfn - base_pfn_ >= total_pages())
@@ -201,6 +203,8 @@ private:
     return s != nullptr ? *s : make_section(pfn);
   }
   [[gnu::noinline]] Section &make_section(Pfn pfn);
+  // page() of a pfn outside memory (throws) or in an untouched section.
+  [[gnu::noinline]] Page &page_slow(Pfn pfn);
   const Frame *frame(Pfn pfn) const {
     const Section *s = section(pfn);
     return s ? &s->frames[pfn & (kSectionPages - 1)] : nullptr;
