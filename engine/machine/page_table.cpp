@@ -389,6 +389,13 @@ void PageTables::leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 l
   } else {
     e = table_bytes(table, buf);
   }
+  if (level == 1) {
+    // A PTE table, where nearly every leaf is: each present entry is a
+    // 4 KiB leaf below `base`, nothing to descend into.
+    for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi))
+      fn(base + u64{i} * PAGE_SIZE, PteRef{slot_of(table, i), entry_at(e, i), 1});
+    return;
+  }
   for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi)) {
     const u64 v = entry_at(e, i);
     const u64 va = level == levels_ ? sign_extend(u64{i} * span) : base + u64{i} * span;
