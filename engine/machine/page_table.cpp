@@ -465,6 +465,15 @@ std::string PageTables::check_table(Pfn table, unsigned level, unsigned lo, unsi
     return {};
   TableBuf buf;
   const std::uint8_t *e = table_bytes(table, buf);
+  if (level == 1) {
+    // A PTE table, the bulk of the tables: only a failing one is searched
+    // again for the message below.
+    bool bad = false;
+    for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi))
+      bad |= !mem_.pfn_valid(entry_pfn(entry_at(e, i)));
+    if (!bad)
+      return {};
+  }
   for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi)) {
     const u64 v = entry_at(e, i);
     if (!mem_.pfn_valid(entry_pfn(v)))
