@@ -355,8 +355,10 @@ void PageTables::for_each_leaf(Pfn root, u64 start, u64 end,
     leaves_in<true>(resolve(root), levels_, 0, first, last, fn);
 }
 
-std::vector<std::pair<u64, Pfn>> PageTables::leaf_pfns(Pfn root, u64 start, u64 end) const {
+std::vector<std::pair<u64, Pfn>> PageTables::leaf_pfns(Pfn root, u64 start, u64 end,
+                                                       std::size_t expected) const {
   std::vector<std::pair<u64, Pfn>> out;
+  out.reserve(expected);
   u64 first = 0, last = 0;
   auto add = [&out](u64 va, const PteRef &r) { out.emplace_back(va, r.pfn()); };
   if (leaf_range(start, end, first, last))

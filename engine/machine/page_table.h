@@ -107,8 +107,10 @@ public:
   void for_each_leaf(Pfn root, u64 start, u64 end,
                      const std::function<void(u64 va, const PteRef &)> &fn) const;
   // (va, pfn) of every present leaf in [start, end), in address order: what
-  // for_each_leaf visits, gathered without a call per leaf.
-  std::vector<std::pair<u64, Pfn>> leaf_pfns(Pfn root, u64 start, u64 end) const;
+  // for_each_leaf visits, gathered without a call per leaf. `expected`:
+  // how many the caller expects (room reserved up front; any count works).
+  std::vector<std::pair<u64, Pfn>> leaf_pfns(Pfn root, u64 start, u64 end,
+                                             std::size_t expected = 0) const;
   // Free the user-half tables that map nothing in [start, end) (free_pgtables).
   void free_empty_tables(Pfn root, u64 start, u64 end);
 

@@ -900,7 +900,12 @@ std::string Vmalloc::check() const {
   // Every present leaf of the range, in address order: one walk of the
   // tables serves the per-page checks below.
   const PageTables &pt = m_.pt();
-  const std::vector<std::pair<u64, Pfn>> leaves = pt.leaf_pfns(pt.kernel_root(), lo, hi);
+  // The pages the vm_structs hold are normally all mapped: room for those
+  // (a count bounded by what the areas' page arrays already hold).
+  std::size_t expected = 0;
+  for (const auto &[id, vm] : vms_)
+    expected += vm->pages.size();
+  const std::vector<std::pair<u64, Pfn>> leaves = pt.leaf_pfns(pt.kernel_root(), lo, hi, expected);
   // vm_structs match their areas; guard pages unmapped; vmalloc pages mapped.
   for (const auto &[s, va] : busy_) {
     if (va.vm_id == 0)
