@@ -166,7 +166,10 @@ Expr offset_expr(const std::string &n, std::int64_t off) {
     return name_expr(n);
   Expr e;
   e.kind = off > 0 ? ExprKind::Add : ExprKind::Sub;
-  e.kids = {name_expr(n), int_expr(static_cast<u64>(off > 0 ? off : -off))};
+  // Moved in one by one: a braced list would copy both operands.
+  e.kids.reserve(2);
+  e.kids.push_back(name_expr(n));
+  e.kids.push_back(int_expr(static_cast<u64>(off > 0 ? off : -off)));
   return e;
 }
 Expr bytes_expr(std::string data) {
@@ -662,7 +665,9 @@ private:
     Stmt s;
     s.is_call = true;
     s.op = std::string(o.name);
-    s.args.reserve(o.args.size());
+    // Some argument kinds expand to two expressions (a window, a page and
+    // its order) and a percpu call to four: room for them without a regrowth.
+    s.args.reserve(o.args.size() + 3);
     std::optional<u64> ram_count;
     std::optional<std::size_t> consumed_vm, consumed_page, consumed_ram, consumed_pcpu,
         consumed_live, consumed_mm;
@@ -813,7 +818,9 @@ private:
         } else {
           Expr sum;
           sum.kind = ExprKind::Add;
-          sum.kids = {std::move(f), int_expr(static_cast<u64>(off))};
+          sum.kids.reserve(2);
+          sum.kids.push_back(std::move(f));
+          sum.kids.push_back(int_expr(static_cast<u64>(off)));
           s.args.push_back(std::move(sum));
         }
         break;
@@ -822,6 +829,7 @@ private:
         const u64 n = pick_table(r_, kListLens);
         const std::size_t first = r_.byte() % h_.pages.size();
         std::vector<Expr> items;
+        items.reserve(n);
         for (u64 i = 0; i < n; ++i) {
           Handles::Page &p = h_.pages[(first + i) % h_.pages.size()];
           p.mapped = true;

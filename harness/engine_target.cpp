@@ -10,6 +10,11 @@ bool op_waits_for_own_shootdown(const std::string &op) {
 
 OpOutcome EngineTarget::run(const OpDef &op, const std::vector<Value> &args) {
   OpOutcome out;
+  run_into(op, args, out);
+  return out;
+}
+
+void EngineTarget::run_into(const OpDef &op, const std::vector<Value> &args, OpOutcome &out) {
   const std::size_t mark = kernel_.machine().diag().size();
   ExecContext ctx{kernel_, lenient_handles_};
   try {
@@ -22,7 +27,6 @@ OpOutcome EngineTarget::run(const OpDef &op, const std::vector<Value> &args) {
     out.bug = std::string("engine exception: ") + e.what();
   }
   out.diags = kernel_.machine().diag().since(mark);
-  return out;
 }
 
 std::string EngineTarget::check() const {

@@ -31,6 +31,9 @@ public:
 
   // Runs one op on the engine; BUG_ON and exceptions come back as `bug`.
   OpOutcome run(const OpDef &op, const std::vector<Value> &args);
+  // run() into an outcome the caller holds (freshly constructed): the
+  // executor's per-op form, without moving a whole outcome out.
+  void run_into(const OpDef &op, const std::vector<Value> &args, OpOutcome &out);
   // Every invariant; the first violation or empty (exceptions included).
   std::string check() const;
   u64 state_hash() const;

@@ -10,10 +10,13 @@ class Evaluator {
 public:
   Evaluator(const Bindings &bindings, const OpTable &table) : bindings_(bindings), table_(table) {}
 
+  // `out` is default-constructed (every caller passes a fresh Value, as
+  // evaluate_into requires), so a plain integer only sets its two fields.
   bool eval(const Expr &e, Value &out) {
     switch (e.kind) {
     case ExprKind::Int:
-      out = Value::integer(e.value);
+      out.kind = ValueKind::Int;
+      out.num = e.value;
       return true;
     case ExprKind::Bytes:
       out = Value::bytes(e.text);
@@ -22,6 +25,7 @@ public:
       return name(e, out);
     case ExprKind::List: {
       std::vector<Value> items;
+      items.reserve(e.kids.size());
       for (const Expr &k : e.kids) {
         Value v;
         if (!eval(k, v))
@@ -186,11 +190,17 @@ private:
 } // namespace
 
 EvalResult evaluate(const Expr &expr, const Bindings &bindings, const OpTable &table) {
-  Evaluator ev(bindings, table);
   EvalResult r;
-  if (!ev.eval(expr, r.value))
-    r.error = ev.error();
+  r.error = evaluate_into(expr, bindings, table, r.value);
   return r;
+}
+
+std::optional<EvalError> evaluate_into(const Expr &expr, const Bindings &bindings,
+                                       const OpTable &table, Value &out) {
+  Evaluator ev(bindings, table);
+  if (!ev.eval(expr, out))
+    return ev.error();
+  return std::nullopt;
 }
 
 std::string reserved_name_reason(std::string_view name, const OpTable &table) {

@@ -29,6 +29,11 @@ struct EvalResult {
 // Evaluates `expr`. Integer arithmetic wraps modulo 2^64 (addresses); bytes
 // concatenate with + and repeat with *; -ENAME is an errno value.
 EvalResult evaluate(const Expr &expr, const Bindings &bindings, const OpTable &table);
+// evaluate() into `out`, a default-constructed Value (the executor's
+// per-argument form: no result to move out of); the error, if any, with
+// `out` then unspecified.
+std::optional<EvalError> evaluate_into(const Expr &expr, const Bindings &bindings,
+                                       const OpTable &table, Value &out);
 
 // Why `name` may not be bound by a trace (it is a constant, NULL, an errno
 // name, a keyword), or empty when it may.

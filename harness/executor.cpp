@@ -36,6 +36,8 @@ public:
   ReplayResult run() {
     if (!build_target())
       return std::move(result_);
+    // At most one binding per statement: no rehash as names are bound.
+    bindings_.reserve(trace_.stmts.size());
     for (const Stmt &stmt : trace_.stmts) {
       if (!step(stmt, &stmt == &trace_.stmts.back()))
         break;
@@ -115,11 +117,10 @@ private:
     return true;
   }
 
+  // `out`: a default-constructed Value.
   bool eval(const Stmt &stmt, const Expr &e, Value &out) {
-    EvalResult r = evaluate(e, bindings_, ops_);
-    if (r.error)
-      return malformed(stmt.line, r.error->column, r.error->message);
-    out = std::move(r.value);
+    if (std::optional<EvalError> err = evaluate_into(e, bindings_, ops_, out))
+      return malformed(stmt.line, err->column, err->message);
     return true;
   }
 
@@ -174,7 +175,7 @@ private:
       if (std::optional<Z3Violation> bad = wait_for_own_shootdown(stmt.op))
         return diverged(stmt, "z3 (the purge this CPU waited for): " + bad->check + " violated",
                         split_lines(bad->counterexample), {});
-      outcome = target_->run(*op, args);
+      target_->run_into(*op, args, outcome);
       if (outcome.bug)
         return diverged(stmt, *outcome.bug, {}, outcome.diags);
       if (outcome.result.arg_error)

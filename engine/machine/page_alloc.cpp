@@ -46,12 +46,22 @@ std::optional<Pfn> first_bad(std::span<const Page> records, Pfn base, u64 from, 
       return base + i;
 }
 
-// Inside a free block but not its head: the record must be blank.
+// The fields that must all be zero in a free block's tail record, OR-ed.
+std::uint32_t tail_bits(const Page &p) {
+  return p.flags | p.refcount | static_cast<std::uint32_t>(p.mapcount) |
+         static_cast<std::uint32_t>(p.owner);
+}
+
+// Inside a free block but not its head: the record must be blank. The
+// stretch's fields are OR-ed together first (no compare per record); only
+// a stretch with a bit set is searched.
 std::optional<Pfn> first_not_free_tail(std::span<const Page> records, Pfn base, u64 from, u64 to) {
-  return first_bad(records, base, from, to, [](const Page &p) {
-    return (p.flags | p.refcount | static_cast<std::uint32_t>(p.mapcount) |
-            static_cast<std::uint32_t>(p.owner)) != 0;
-  });
+  std::uint32_t bits = 0;
+  for (u64 i = from; i < to; ++i)
+    bits |= tail_bits(records[i]);
+  if (bits == 0)
+    return std::nullopt;
+  return first_bad(records, base, from, to, [](const Page &p) { return tail_bits(p) != 0; });
 }
 
 // In no free block: the record must not say free.
@@ -223,14 +233,17 @@ std::optional<Pfn> PageAllocator::alloc_pages_node(int node, Gfp gfp, unsigned o
   }
 
   const u64 n = u64{1} << order;
-  for (Pfn p = *head; p < *head + n; ++p) {
+  // The head's record is looked up once (a block never leaves its
+  // section, and sections never move, so it stays valid for the tails).
+  Page &h = mem_.page(*head);
+  h = Page{};
+  h.owner = owner;
+  for (Pfn p = *head + 1; p < *head + n; ++p) {
     Page &pg = mem_.page(p);
     pg = Page{};
     pg.owner = owner;
-    if (p != *head)
-      pg.flags = PG_tail;
+    pg.flags = PG_tail;
   }
-  Page &h = mem_.page(*head);
   h.refcount = 1;
   h.order = static_cast<std::uint8_t>(order);
   if (order > 0)
@@ -335,8 +348,10 @@ std::string PageAllocator::check() const {
     for (unsigned z = 0; z < kNumZones; ++z) {
       const Zone zone = static_cast<Zone>(z);
       const FreeArea &a = area(node, zone);
-      const std::string where =
-          std::string("node ") + std::to_string(node) + " zone " + zone_name(zone) + ": ";
+      // Built only on failure, like the messages below.
+      const auto where = [&] {
+        return std::string("node ") + std::to_string(node) + " zone " + zone_name(zone) + ": ";
+      };
       // Within this area's node and zone (both ends: runs and blocks are
       // contiguous).
       const auto inside = [&](Pfn first, Pfn last) {
@@ -350,7 +365,7 @@ std::string PageAllocator::check() const {
         for (Pfn head : a.blocks[order]) {
           // Built only on failure: check() runs after every harness step.
           const auto blk = [&] {
-            return where + "free block " + pfn_str(head) + " order " + std::to_string(order);
+            return where() + "free block " + pfn_str(head) + " order " + std::to_string(order);
           };
           if ((head & (n - 1)) != 0)
             return blk() + " is not aligned to its order";
@@ -368,7 +383,7 @@ std::string PageAllocator::check() const {
       std::optional<Pfn> prev_end;
       for (const std::pair<const Pfn, Pfn> &r : a.top_runs) {
         const Pfn start = r.first, end = r.second;
-        const auto run = [&] { return where + "free MAX_ORDER run " + pfn_str(start); };
+        const auto run = [&] { return where() + "free MAX_ORDER run " + pfn_str(start); };
         if ((start & (kBlockPages - 1)) != 0 || end <= start || ((end - start) & (kBlockPages - 1)))
           return run() + " is not whole aligned MAX_ORDER blocks";
         if (!inside(start, end - 1))
@@ -382,12 +397,12 @@ std::string PageAllocator::check() const {
         runs.emplace_back(start, end);
       }
       if (blocks != a.top_blocks)
-        return where + "top_blocks " + std::to_string(a.top_blocks) + " but the runs hold " +
+        return where() + "top_blocks " + std::to_string(a.top_blocks) + " but the runs hold " +
                std::to_string(blocks);
       run_blocks += blocks;
       pages += blocks * kBlockPages;
       if (pages != a.nr_free)
-        return where + "nr_free " + std::to_string(a.nr_free) + " but free blocks hold " +
+        return where() + "nr_free " + std::to_string(a.nr_free) + " but free blocks hold " +
                std::to_string(pages) + " pages";
     }
   }

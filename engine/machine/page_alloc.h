@@ -69,7 +69,14 @@ private:
     std::size_t size() const { return desc_.size(); }
     Pfn lowest() const { return desc_.back(); }
     void pop_lowest() { desc_.pop_back(); }
-    void insert(Pfn pfn) { desc_.insert(position(pfn), pfn); }
+    void insert(Pfn pfn) {
+      // A new lowest block (every split's upper half lands in an empty
+      // list) goes to the back without a search.
+      if (desc_.empty() || desc_.back() > pfn)
+        desc_.push_back(pfn);
+      else
+        desc_.insert(position(pfn), pfn);
+    }
     bool contains(Pfn pfn) const {
       const auto it = position(pfn);
       return it != desc_.end() && *it == pfn;

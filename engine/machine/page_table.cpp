@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <span>
 
 namespace vmcheck {
@@ -44,6 +45,31 @@ u64 entry_span(unsigned level) {
 }
 bool is_huge_leaf(u64 e, unsigned level) {
   return level == 2 && present(e) && (e & _PAGE_PSE);
+}
+
+// Entry i of a table's bytes (a frame's buffer or a TableBuf).
+u64 entry_at(const std::uint8_t *table, unsigned i) {
+  u64 v;
+  std::memcpy(&v, table + std::size_t{i} * sizeof(u64), sizeof v);
+  return v;
+}
+
+// The index of the first present entry of `table` in [i, hi], or hi + 1.
+// Most of a table is empty, so from each multiple of eight on, whole groups
+// of eight entries without a present one are passed over with one test.
+unsigned next_present(const std::uint8_t *table, unsigned i, unsigned hi) {
+  while (i <= hi && !present(entry_at(table, i))) {
+    ++i;
+    while ((i & 7) == 0 && i + 7 <= hi) {
+      u64 any = 0;
+      for (unsigned k = 0; k < 8; ++k)
+        any |= entry_at(table, i + k);
+      if (present(any))
+        break;
+      i += 8;
+    }
+  }
+  return i;
 }
 
 } // namespace
@@ -157,6 +183,13 @@ bool PageTables::known_empty(Pfn table) const {
   return mem_.frame_uniform(table, fill) && fill == 0;
 }
 
+const std::uint8_t *PageTables::table_bytes(Pfn table, TableBuf &buf) const {
+  if (const std::uint8_t *bytes = mem_.frame_bytes(table))
+    return bytes;
+  read_table(table, 0, kEntries - 1, buf.data());
+  return reinterpret_cast<const std::uint8_t *>(buf.data());
+}
+
 int PageTables::descend_alloc(Pfn root, u64 va, unsigned level, Pfn *table) {
   const bool kernel = is_kernel_va(va);
   Pfn t = resolve(root);
@@ -203,12 +236,6 @@ int PageTables::map_page(Pfn root, u64 va, Pfn pfn, pgprot_t prot) {
   }
   set_leaf(slot, pfn, prot);
   return 0;
-}
-
-void PageTables::set_leaf(u64 slot_pa, Pfn pfn, pgprot_t prot) {
-  // Bit 7 of a 4 KiB PTE is PAT, not PSE: never let a huge prot leak into it.
-  mem_.write_u64(slot_pa,
-                 ((pfn << PAGE_SHIFT) & PTE_PFN_MASK) | (prot & ~PTE_PFN_MASK & ~_PAGE_PSE));
 }
 
 int PageTables::map_huge(Pfn root, u64 va, Pfn pfn, pgprot_t prot) {
@@ -291,10 +318,6 @@ void PageTables::set_entry(u64 slot_pa, u64 value) {
   mem_.write_u64(slot_pa, value);
 }
 
-u64 PageTables::read_entry(u64 slot_pa) const {
-  return mem_.read_u64(slot_pa);
-}
-
 PteRef PageTables::walk(Pfn root, u64 va) const {
   if (!canonical(va) || kernel_root_ == 0)
     return {};
@@ -329,19 +352,21 @@ void PageTables::for_each_leaf(Pfn root, u64 start, u64 end,
                                const std::function<void(u64, const PteRef &)> &fn) const {
   u64 first = 0, last = 0;
   if (leaf_range(start, end, first, last))
-    leaves_in(resolve(root), levels_, 0, first, last, fn);
+    leaves_in<true>(resolve(root), levels_, 0, first, last, fn);
 }
 
-std::vector<std::pair<u64, Pfn>> PageTables::leaf_pfns(Pfn root, u64 start, u64 end) const {
+std::vector<std::pair<u64, Pfn>> PageTables::leaf_pfns(Pfn root, u64 start, u64 end,
+                                                       std::size_t expected) const {
   std::vector<std::pair<u64, Pfn>> out;
+  out.reserve(expected);
   u64 first = 0, last = 0;
   auto add = [&out](u64 va, const PteRef &r) { out.emplace_back(va, r.pfn()); };
   if (leaf_range(start, end, first, last))
-    leaves_in(resolve(root), levels_, 0, first, last, add);
+    leaves_in<false>(resolve(root), levels_, 0, first, last, add);
   return out;
 }
 
-template <typename Fn>
+template <bool Snapshot, typename Fn>
 void PageTables::leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 last, Fn &fn) const {
   const u64 span = entry_span(level);
   unsigned lo = 0, hi = kEntries - 1;
@@ -356,18 +381,30 @@ void PageTables::leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 l
   }
   if (known_empty(table))
     return;
-  // A snapshot of the entries: fn may clear leaves of this very table.
-  TableBuf e;
-  read_table(table, lo, hi, e.data());
-  for (unsigned i = lo; i <= hi; ++i) {
-    const u64 v = e[i - lo];
-    if (!present(v))
-      continue;
+  // With Snapshot, a copy of the entries: fn may clear leaves of this very
+  // table. Without, fn only reads and the entries are read in place.
+  TableBuf buf;
+  const std::uint8_t *e = nullptr;
+  if (Snapshot) {
+    read_table(table, 0, kEntries - 1, buf.data());
+    e = reinterpret_cast<const std::uint8_t *>(buf.data());
+  } else {
+    e = table_bytes(table, buf);
+  }
+  if (level == 1) {
+    // A PTE table, where nearly every leaf is: each present entry is a
+    // 4 KiB leaf below `base`, nothing to descend into.
+    for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi))
+      fn(base + u64{i} * PAGE_SIZE, PteRef{slot_of(table, i), entry_at(e, i), 1});
+    return;
+  }
+  for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi)) {
+    const u64 v = entry_at(e, i);
     const u64 va = level == levels_ ? sign_extend(u64{i} * span) : base + u64{i} * span;
     if (level == 1 || is_huge_leaf(v, level))
       fn(va, PteRef{slot_of(table, i), v, level});
     else
-      leaves_in(entry_pfn(v), level - 1, va, first, last, fn);
+      leaves_in<Snapshot>(entry_pfn(v), level - 1, va, first, last, fn);
   }
 }
 
@@ -428,21 +465,19 @@ std::string PageTables::check_table(Pfn table, unsigned level, unsigned lo, unsi
   seen.push_back(table);
   if (known_empty(table))
     return {};
-  TableBuf e;
-  read_table(table, lo, hi, e.data());
+  TableBuf buf;
+  const std::uint8_t *e = table_bytes(table, buf);
   if (level == 1) {
-    // A PTE table, the bulk of the tables: one pass without an early exit
-    // first; only a failing table is searched for its first bad entry.
+    // A PTE table, the bulk of the tables: only a failing one is searched
+    // again for the message below.
     bool bad = false;
-    for (unsigned i = lo; i <= hi; ++i)
-      bad |= present(e[i - lo]) && !mem_.pfn_valid(entry_pfn(e[i - lo]));
+    for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi))
+      bad |= !mem_.pfn_valid(entry_pfn(entry_at(e, i)));
     if (!bad)
       return {};
   }
-  for (unsigned i = lo; i <= hi; ++i) {
-    const u64 v = e[i - lo];
-    if (!present(v))
-      continue;
+  for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi)) {
+    const u64 v = entry_at(e, i);
     if (!mem_.pfn_valid(entry_pfn(v)))
       return "level " + std::to_string(level) + " entry " + std::to_string(i) + " of table pfn " +
              hex(table) + " points outside memory: " + hex(v);

@@ -15,6 +15,7 @@
 #include "machine/page_alloc.h"
 #include "machine/phys_mem.h"
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -90,9 +91,13 @@ public:
   void set_entry(u64 slot_pa, u64 value);
   // Map one 4 KiB page at a PTE slot ensure_pte_slot returned and nothing
   // is mapped at: the entry map_page would write.
-  void set_leaf(u64 slot_pa, Pfn pfn, pgprot_t prot);
+  void set_leaf(u64 slot_pa, Pfn pfn, pgprot_t prot) {
+    // Bit 7 of a 4 KiB PTE is PAT, not PSE: never let a huge prot leak into it.
+    mem_.write_u64(slot_pa,
+                   ((pfn << PAGE_SHIFT) & PTE_PFN_MASK) | (prot & ~PTE_PFN_MASK & ~_PAGE_PSE));
+  }
   // The entry at a slot (the MMU re-reads a cached translation's PTE).
-  u64 read_entry(u64 slot_pa) const;
+  u64 read_entry(u64 slot_pa) const { return mem_.read_u64(slot_pa); }
 
   // Walk without side effects.
   PteRef walk(Pfn root, u64 va) const;
@@ -102,8 +107,10 @@ public:
   void for_each_leaf(Pfn root, u64 start, u64 end,
                      const std::function<void(u64 va, const PteRef &)> &fn) const;
   // (va, pfn) of every present leaf in [start, end), in address order: what
-  // for_each_leaf visits, gathered without a call per leaf.
-  std::vector<std::pair<u64, Pfn>> leaf_pfns(Pfn root, u64 start, u64 end) const;
+  // for_each_leaf visits, gathered without a call per leaf. `expected`:
+  // how many the caller expects (room reserved up front; any count works).
+  std::vector<std::pair<u64, Pfn>> leaf_pfns(Pfn root, u64 start, u64 end,
+                                             std::size_t expected = 0) const;
   // Free the user-half tables that map nothing in [start, end) (free_pgtables).
   void free_empty_tables(Pfn root, u64 start, u64 end);
 
@@ -128,12 +135,18 @@ private:
   // leaf is in the way) when it cannot be.
   std::optional<Pfn> ensure_pte_table(Pfn root, u64 va);
   void read_table(Pfn table, unsigned lo, unsigned hi, u64 *out) const;
+  // The bytes of all of a table's entries: read in place from the frame
+  // when it has a host buffer, else read into `buf`. Only for sweeps that
+  // write nothing while they read.
+  const std::uint8_t *table_bytes(Pfn table, std::array<u64, PTRS_PER_TABLE> &buf) const;
   // O(1): the table's frame is known to hold only zero entries without
   // reading it (a fresh __GFP_ZERO table nothing was written to).
   bool known_empty(Pfn table) const;
   // The canonical [first, last] for_each_leaf walks, or false if empty.
   bool leaf_range(u64 start, u64 end, u64 &first, u64 &last) const;
-  template <typename Fn>
+  // Snapshot: fn may write to the tables, so each is copied before its
+  // entries are visited.
+  template <bool Snapshot, typename Fn>
   void leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 last, Fn &fn) const;
   bool free_empty_in(Pfn table, unsigned level, u64 base, u64 first, u64 last);
   u64 free_subtree(Pfn table, unsigned level);

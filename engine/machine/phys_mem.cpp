@@ -122,7 +122,8 @@ PhysMem::Section::Section() {
 }
 
 PhysMem::PhysMem(unsigned nodes, u64 bytes_per_node)
-    : nodes_(nodes), pages_per_node_(bytes_per_node >> PAGE_SHIFT) {
+    : nodes_(nodes), pages_per_node_(bytes_per_node >> PAGE_SHIFT),
+      total_pages_(pages_per_node_ * nodes) {
   // Half of node 0 below 4 GiB; a node larger than 8 GiB simply starts at 0.
   const u64 half = pages_per_node_ / 2;
   const Pfn start = half < kDma32LimitPfn ? kDma32LimitPfn - half : 0;
@@ -132,15 +133,17 @@ PhysMem::PhysMem(unsigned nodes, u64 bytes_per_node)
 
 PhysMem::~PhysMem() = default;
 
-unsigned PhysMem::pfn_to_nid(Pfn pfn) const {
-  return static_cast<unsigned>((pfn - base_pfn_) / pages_per_node_);
-}
-
 PhysMem::Section &PhysMem::make_section(Pfn pfn) {
   const std::size_t i = (pfn - base_pfn_) >> kSectionShift;
   sections_[i] = std::make_unique<Section>();
   touched_.push_back(i);
   return *sections_[i];
+}
+
+Page &PhysMem::page_slow(Pfn pfn) {
+  if (pfn - base_pfn_ >= total_pages())
+    throw_bad_pfn("page", pfn);
+  return materialize(pfn).pages[pfn & (kSectionPages - 1)];
 }
 
 const Page &PhysMem::fresh_page(Pfn pfn) {

@@ -81,18 +81,22 @@ public:
   Pfn node_start_pfn(unsigned node) const { return base_pfn_ + node * pages_per_node_; }
   Pfn min_pfn() const { return base_pfn_; }
   Pfn max_pfn() const { return base_pfn_ + total_pages(); } // exclusive
-  u64 total_pages() const { return pages_per_node_ * nodes_; }
-  bool pfn_valid(Pfn pfn) const { return pfn >= min_pfn() && pfn < max_pfn(); }
-  unsigned pfn_to_nid(Pfn pfn) const; // precondition: pfn_valid
+  u64 total_pages() const { return total_pages_; }
+  bool pfn_valid(Pfn pfn) const { return pfn - base_pfn_ < total_pages_; }
+  unsigned pfn_to_nid(Pfn pfn) const { // precondition: pfn_valid
+    return static_cast<unsigned>((pfn - base_pfn_) / pages_per_node_);
+  }
   Zone pfn_zone(Pfn pfn) const { return pfn < kDma32LimitPfn ? Zone::DMA32 : Zone::Normal; }
 
   // struct page of a valid pfn. page() may allocate host memory for the
   // record's section the first time; peek() never does (returns the
   // section's default record when untouched).
   Page &page(Pfn pfn) {
-    if (pfn - base_pfn_ >= total_pages())
-      throw_bad_pfn("page", pfn);
-    return materialize(pfn).pages[pfn & (kSectionPages - 1)];
+    // The common case inline: a valid pfn in a section that exists.
+    if (pfn - base_pfn_ < total_pages_)
+      if (Section *s = section(pfn))
+        return s->pages[pfn & (kSectionPages - 1)];
+    return page_slow(pfn);
   }
   const Page &peek(Pfn pfn) const {
     if (pfn - base_pfn_ >= total_pages())
@@ -142,6 +146,16 @@ public:
   // read. Lets a page-table walk skip an empty table without reading it.
   bool frame_uniform(Pfn pfn, std::uint8_t &fill) const;
   std::size_t backed_frames() const { return backed_; } // host buffers in use
+  // The frame's bytes, read in place, when it has a host buffer; nullptr
+  // when it has none (every byte then reads as frame_uniform's fill). Lets
+  // a page-table sweep read a table without copying it. Valid until the
+  // frame is next written, filled or zeroed.
+  const std::uint8_t *frame_bytes(Pfn pfn) const {
+    if (pfn - base_pfn_ >= total_pages())
+      throw_bad_pfn("frame_bytes", pfn);
+    const Frame *f = frame(pfn);
+    return f ? f->data.get() : nullptr;
+  }
 
   // Hash of every page record and every frame's contents, in PFN order.
   // Untouched sections contribute nothing, so the cost follows what the run
@@ -189,6 +203,8 @@ private:
     return s != nullptr ? *s : make_section(pfn);
   }
   [[gnu::noinline]] Section &make_section(Pfn pfn);
+  // page() of a pfn outside memory (throws) or in an untouched section.
+  [[gnu::noinline]] Page &page_slow(Pfn pfn);
   const Frame *frame(Pfn pfn) const {
     const Section *s = section(pfn);
     return s ? &s->frames[pfn & (kSectionPages - 1)] : nullptr;
@@ -197,6 +213,7 @@ private:
 
   unsigned nodes_;
   u64 pages_per_node_;
+  u64 total_pages_; // pages_per_node_ * nodes_, kept: every access bounds-checks against it
   Pfn base_pfn_;
   std::vector<std::unique_ptr<Section>> sections_; // one per MAX_ORDER block
   std::vector<std::size_t> touched_;               // indices of the non-null sections_, as made

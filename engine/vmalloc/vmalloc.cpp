@@ -822,13 +822,26 @@ std::string Vmalloc::check() const {
   const u64 lo = m_.vmalloc_start();
   const u64 hi = m_.vmalloc_end() + 1;
   // Busy and lazy areas: inside the range, disjoint.
-  std::map<u64, const VmapArea *> reserved;
   for (const auto *set : {&busy_, &lazy_})
-    for (const auto &[s, va] : *set) {
+    for (const auto &[s, va] : *set)
       if (va.va_start < lo || va.va_end > hi || va.va_start >= va.va_end)
         return "area " + hex(va.va_start) + "-" + hex(va.va_end) + " outside the vmalloc range";
-      reserved[s] = &va;
+  // Both sets as one list by start, merged from the two ordered maps (no
+  // node allocation per area); a start in both is listed once, as its lazy
+  // area.
+  std::vector<std::pair<u64, const VmapArea *>> reserved;
+  reserved.reserve(busy_.size() + lazy_.size());
+  for (auto b = busy_.begin(), l = lazy_.begin(); b != busy_.end() || l != lazy_.end();) {
+    if (l == lazy_.end() || (b != busy_.end() && b->first < l->first)) {
+      reserved.emplace_back(b->first, &b->second);
+      ++b;
+    } else {
+      if (b != busy_.end() && b->first == l->first)
+        ++b;
+      reserved.emplace_back(l->first, &l->second);
+      ++l;
     }
+  }
   u64 prev_end = lo;
   bool first = true;
   for (const auto &[s, va] : reserved) {
@@ -844,6 +857,7 @@ std::string Vmalloc::check() const {
     if (auto e = free_.check(); !e.empty())
       return "free space: " + e;
     std::vector<std::pair<u64, u64>> pieces;
+    pieces.reserve(free_.size() + reserved.size());
     free_.for_each([&](const Range &r) { pieces.push_back({r.start, r.end}); });
     for (const auto &[s, va] : reserved)
       pieces.push_back({va->va_start, va->va_end});
@@ -886,7 +900,12 @@ std::string Vmalloc::check() const {
   // Every present leaf of the range, in address order: one walk of the
   // tables serves the per-page checks below.
   const PageTables &pt = m_.pt();
-  const std::vector<std::pair<u64, Pfn>> leaves = pt.leaf_pfns(pt.kernel_root(), lo, hi);
+  // The pages the vm_structs hold are normally all mapped: room for those
+  // (a count bounded by what the areas' page arrays already hold).
+  std::size_t expected = 0;
+  for (const auto &[id, vm] : vms_)
+    expected += vm->pages.size();
+  const std::vector<std::pair<u64, Pfn>> leaves = pt.leaf_pfns(pt.kernel_root(), lo, hi, expected);
   // vm_structs match their areas; guard pages unmapped; vmalloc pages mapped.
   for (const auto &[s, va] : busy_) {
     if (va.vm_id == 0)

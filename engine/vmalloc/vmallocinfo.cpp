@@ -35,17 +35,26 @@ void append_head(std::string &out, u64 start, u64 end, u64 size) {
 } // namespace
 
 std::string Vmalloc::vmallocinfo() const {
-  std::map<u64, std::pair<const VmapArea *, bool>> all; // start -> (area, lazy)
-  for (const auto &[s, va] : busy_)
-    all[s] = {&va, false};
-  for (const auto &[s, va] : lazy_)
-    all[s] = {&va, true};
+  // (area, lazy) by start: the two ordered maps merged, a start in both
+  // listed once, as its lazy area.
+  std::vector<std::pair<const VmapArea *, bool>> all;
+  all.reserve(busy_.size() + lazy_.size());
+  for (auto b = busy_.begin(), l = lazy_.begin(); b != busy_.end() || l != lazy_.end();) {
+    if (l == lazy_.end() || (b != busy_.end() && b->first < l->first)) {
+      all.emplace_back(&b->second, false);
+      ++b;
+    } else {
+      if (b != busy_.end() && b->first == l->first)
+        ++b;
+      all.emplace_back(&l->second, true);
+      ++l;
+    }
+  }
 
   std::string out;
   const PhysMem &mem = m_.mem();
   std::vector<unsigned> per_node(mem.nr_nodes(), 0);
-  for (const auto &[s, entry] : all) {
-    const auto [va, lazy] = entry;
+  for (const auto &[va, lazy] : all) {
     if (lazy || va->vm_id == 0) {
       append_head(out, va->va_start, va->va_end, va->size());
       out += lazy ? " unpurged vm_area\n" : " vm_map_ram\n";
