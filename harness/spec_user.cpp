@@ -1,7 +1,7 @@
-// The user-space ops against spec::UserSpace: each engine result is judged
-// by what the spec's VMAs predict, and after each op the mms, VMAs and files
-// of both sides are compared. (SpecTarget::follow then follows the op's
-// page-level effects.)
+// The user-space ops against spec::UserSpace: each engine result is
+// compared with the spec's prediction (value and WARNs), and after each op
+// the mms, VMAs and files of both sides are compared. (SpecTarget::follow
+// then follows what the op did to the pages both sides share.)
 #include "harness/spec_target.h"
 
 #include <cinttypes>
