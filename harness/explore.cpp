@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <cinttypes>
 #include <cstdio>
 #include <ctime>
 #include <memory>
@@ -284,12 +283,6 @@ Expr pages_expr(u64 n) {
   e.kind = ExprKind::Mul;
   e.kids = {int_expr(n), int_expr(PAGE_SIZE)};
   return e;
-}
-
-std::string hex(u64 v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-  return buf;
 }
 
 class World {

@@ -3,8 +3,6 @@
 #include "harness/op_args.h"
 #include "harness/ops.h"
 
-#include <cstdio>
-
 namespace vmcheck {
 
 namespace {
@@ -36,12 +34,6 @@ constexpr const char *kFaultWords[] = {"not_present", "protection", "guard_page"
 
 Access access_from_word(const std::string &w) {
   return w == "read" ? Access::Read : w == "write" ? Access::Write : Access::Exec;
-}
-
-std::string hex(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
 }
 
 // Bad input to a machine op (like a kernel WARN): a diagnostic and -EINVAL,

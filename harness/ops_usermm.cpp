@@ -27,7 +27,6 @@
 #include "harness/trace.h"
 
 #include <climits>
-#include <cstdio>
 #include <utility>
 
 namespace vmcheck {
@@ -38,12 +37,6 @@ namespace {
 // (GCC rejects it).
 constexpr const char *kAccessWords[] = {"read", "write", "exec"};
 constexpr const char *kResultWords[] = {"sigsegv", "sigbus", "oom"};
-
-std::string hex(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 Access access_from_word(const std::string &w) {
   return w == "read" ? Access::Read : w == "write" ? Access::Write : Access::Exec;

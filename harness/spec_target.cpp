@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cinttypes>
-#include <cstdio>
 #include <functional>
 #include <map>
 #include <optional>
@@ -34,12 +32,6 @@ struct AdapterState {
 };
 
 namespace {
-
-std::string hex(u64 v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-  return buf;
-}
 
 spec::SpecConfig spec_config(const MachineConfig &cfg) {
   spec::SpecConfig s;

@@ -4,20 +4,12 @@
 // then follows what the op did to the pages both sides share.)
 #include "harness/spec_target.h"
 
-#include <cinttypes>
-#include <cstdio>
 #include <optional>
 #include <string_view>
 
 namespace vmcheck {
 
 namespace {
-
-std::string hex(u64 v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-  return buf;
-}
 
 // The kernel's vm_fault_t codes.
 constexpr u64 kFaultOom = 0x1;

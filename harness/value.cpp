@@ -3,6 +3,8 @@
 #include "harness/string_hash.h"
 #include "harness/trace.h"
 
+#include <cstdio>
+
 namespace vmcheck {
 
 namespace {
@@ -131,6 +133,12 @@ int errno_from_name(std::string_view name) {
   }();
   const auto it = by_name.find(name);
   return it == by_name.end() ? 0 : it->second;
+}
+
+std::string hex(std::uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
 }
 
 std::string value_to_string(const Value &v) {

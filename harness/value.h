@@ -62,6 +62,8 @@ const char *value_kind_name(ValueKind kind);
 // Trace syntax where one exists (0x1000, NULL, -EINVAL, "text", x"00"*8,
 // read), a descriptive form otherwise (page(pfn 0x1a2), {addr=..., size=...}).
 std::string value_to_string(const Value &v);
+// "0x" and v in lower-case hex, for diagnostics.
+std::string hex(std::uint64_t v);
 
 // Whether an actual result satisfies a `-> expected` value: equality, plus
 // the kernel's own identities NULL == 0 and -EINVAL == (unsigned)-22.

@@ -22,19 +22,11 @@
 
 #include <algorithm>
 #include <bit>
-#include <cinttypes>
-#include <cstdio>
 #include <utility>
 
 namespace vmcheck {
 
 namespace {
-
-std::string hex(u64 v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-  return buf;
-}
 
 // PAGE_ALIGN with the kernel's wrap to 0 near 2^64, as the entry points use it.
 u64 page_align_wrapping(u64 size) {
