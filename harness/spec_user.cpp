@@ -64,6 +64,11 @@ const char *end_word(unsigned end) {
   }
 }
 
+std::string vma_text(const spec::UserVma &v) {
+  return "VMA " + std::to_string(v.id) + " " + hex(v.start) + "-" + hex(v.end) + " flags " +
+         hex(v.flags) + " pgoff " + hex(v.pgoff) + " mapping " + std::to_string(v.mapping);
+}
+
 spec::UserAccess access_of(std::string_view word) {
   return word == "write"  ? spec::UserAccess::Write
          : word == "exec" ? spec::UserAccess::Exec
@@ -373,19 +378,12 @@ std::string SpecTarget::compare_user_state(const Kernel &k) const {
     for (const auto &[start, v] : mm.vmas) {
       const spec::UserVma e{v.id, v.mm, v.vm_start, v.vm_end, v.vm_flags, v.vm_pgoff, v.mapping};
       if (sv == svmas.end() || !(e == *sv))
-        return "mm " + std::to_string(id) + ": engine VMA " + std::to_string(v.id) + " " +
-               hex(v.vm_start) + "-" + hex(v.vm_end) + " flags " + hex(v.vm_flags) + " pgoff " +
-               hex(v.vm_pgoff) + " mapping " + std::to_string(v.mapping) +
-               (sv == svmas.end()
-                    ? std::string(", spec has none")
-                    : ", spec VMA " + std::to_string(sv->id) + " " + hex(sv->start) + "-" +
-                          hex(sv->end) + " flags " + hex(sv->flags) + " pgoff " + hex(sv->pgoff) +
-                          " mapping " + std::to_string(sv->mapping));
+        return "mm " + std::to_string(id) + ": engine " + vma_text(e) + ", spec " +
+               (sv == svmas.end() ? std::string("has none") : vma_text(*sv));
       ++sv;
     }
     if (sv != svmas.end())
-      return "mm " + std::to_string(id) + ": spec VMA " + std::to_string(sv->id) + " at " +
-             hex(sv->start) + " is not in the engine";
+      return "mm " + std::to_string(id) + ": spec " + vma_text(*sv) + " is not in the engine";
   }
   if (um.mappings().size() != user_.files().size())
     return std::to_string(um.mappings().size()) + " address_space(s) in the engine, " +
