@@ -441,7 +441,6 @@ std::size_t reported(const std::vector<Diagnostic> &diags) {
 
 SpecTarget::SpecTarget(const MachineConfig &cfg)
     : spec_(spec_config(cfg)), user_(spec_, cfg.paging_levels == 5 ? USER_TOP_L5 : USER_TOP_L4),
-      user_top_(cfg.paging_levels == 5 ? USER_TOP_L5 : USER_TOP_L4),
       state_(std::make_unique<AdapterState>()) {}
 
 SpecTarget::~SpecTarget() = default;

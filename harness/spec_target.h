@@ -77,7 +77,6 @@ private:
 
   spec::VmallocSpec spec_;
   spec::UserSpace user_; // draws on spec_: declared after it
-  u64 user_top_;         // the end of the user half
   std::unique_ptr<AdapterState> state_;
   bool desynced_ = false;
 };

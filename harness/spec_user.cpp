@@ -51,17 +51,18 @@ std::size_t warns_in(const std::vector<spec::Diag> &diags, bool with_errors) {
   return n;
 }
 
-const char *end_word(unsigned end) {
+const char *end_word(spec::AccessEnd end) {
   switch (end) {
-  case spec::kAccessOk:
+  case spec::AccessEnd::Ok:
     return "ok";
-  case spec::kAccessSigsegv:
+  case spec::AccessEnd::Sigsegv:
     return "sigsegv";
-  case spec::kAccessSigbus:
+  case spec::AccessEnd::Sigbus:
     return "sigbus";
-  default:
-    return "oom";
+  case spec::AccessEnd::Oom:
+    break;
   }
+  return "oom";
 }
 
 std::string vma_text(const spec::UserVma &v) {
@@ -170,8 +171,8 @@ std::string SpecTarget::predict_user(const std::string &op, const std::vector<Va
       if (access_op) {
         // touch answers nothing when the access went through.
         const std::string word = got.kind == ValueKind::None ? "ok" : got.text;
-        const unsigned end = user_.touch(mm, addr, access_of(args[2].text),
-                                         word == "oom" && may_fail(kPagesPerFault));
+        const spec::AccessEnd end = user_.touch(mm, addr, access_of(args[2].text),
+                                                word == "oom" && may_fail(kPagesPerFault));
         if (word != end_word(end))
           return "user " + args[2].text + " of " + hex(addr) + ": spec predicts " + end_word(end) +
                  ", engine reports " + word;
@@ -253,7 +254,7 @@ std::string SpecTarget::predict_user(const std::string &op, const std::vector<Va
       user_.zap(mm, vma->start, addr, end, 0, false);
       return warns_match();
     }
-    if (op == "follow_pfn" && addr >= user_top_) {
+    if (op == "follow_pfn" && addr >= user_.user_top()) {
       // The walk reaches the kernel half the mm shares: a kernel page there
       // (or -EINVAL where a huge leaf maps it; the spec does not track leaf
       // sizes), -EINVAL where nothing is mapped.

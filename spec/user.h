@@ -85,14 +85,8 @@ struct UserFile {
 
 enum class UserAccess : std::uint8_t { Read, Write, Exec };
 
-// The outcome of a user-mode access (distinct bits, so that sets of them
-// can be written where several are possible).
-enum AccessEnd : unsigned {
-  kAccessOk = 1,
-  kAccessSigsegv = 2,
-  kAccessSigbus = 4,
-  kAccessOom = 8,
-};
+// The outcome of a user-mode access.
+enum class AccessEnd : std::uint8_t { Ok, Sigsegv, Sigbus, Oom };
 
 // What one user PTE maps, as the spec tracks it.
 enum class PteKind : std::uint8_t {
@@ -154,8 +148,8 @@ public:
   //
   // A user-mode access of one byte by the mm's owner: the MMU, then
   // access_error() on the VMA, then handle_mm_fault(), up to four rounds
-  // (a fault that resolves nothing ends in SIGBUS). Exactly one AccessEnd.
-  unsigned touch(u64 mm, u64 addr, UserAccess access, bool alloc_fails);
+  // (a fault that resolves nothing ends in SIGBUS).
+  AccessEnd touch(u64 mm, u64 addr, UserAccess access, bool alloc_fails);
   // access_remote_vm() (gup_flags within FOLL_WRITE|FOLL_FORCE, mm
   // exists): copies `data` into the mm (FOLL_WRITE) or len bytes out of it,
   // page by page, faulting pages in; it stops at the first page it cannot
@@ -179,6 +173,7 @@ public:
   void unmap_mapping_pages(u64 file, u64 start, u64 nr, bool even_cows);
   // The PTE at va of mm, or nullptr.
   const UserPte *pte(u64 mm, u64 va) const;
+  u64 user_top() const { return user_top_; }
 
   // ---- memory.c calls that install PTEs (spec/user_pages.cpp) ------------
   // Each takes a VMA id that exists. Where the spec cannot see a page's
@@ -255,10 +250,21 @@ private:
   // user_pages.cpp
   enum class FaultResult : std::uint8_t { Done, Sigbus, Oom };
   // handle_mm_fault() for a present-or-not page at va of vma.
-  FaultResult fault(u64 mm, const UserVma &vma, u64 va, bool write, bool &alloc_fails);
-  FaultResult wp_page(u64 mm, const UserVma &vma, u64 va, bool &alloc_fails);
+  FaultResult fault(u64 mm, const UserVma &vma, u64 va, bool write, bool alloc_fails);
+  FaultResult wp_page(u64 mm, const UserVma &vma, u64 va, bool alloc_fails);
   // A new anonymous page with these contents: its id.
   u64 new_anon(Bytes contents);
+  // Where the bytes of the page pte maps come from: `kept` (anonymous
+  // pages, written file pages), else the file's contents (`file`), else
+  // zeros; `known` false for pages not the user model's to know.
+  struct PageBytes {
+    const std::vector<std::uint8_t> *kept = nullptr;
+    bool file = false;
+    bool known = true;
+    u64 index = 0;
+    std::uint8_t at(u64 off) const;
+  };
+  PageBytes page_bytes(const UserPte &pte) const;
   Bytes contents_of(const UserPte &pte) const;
   // Appends bytes [off, off + n) of the page pte maps to out.
   void read_bytes(const UserPte &pte, u64 off, u64 n, RemoteAccess &out) const;

@@ -56,53 +56,52 @@ u64 UserSpace::new_anon(Bytes contents) {
   return id;
 }
 
-UserSpace::Bytes UserSpace::contents_of(const UserPte &pte) const {
+std::uint8_t UserSpace::PageBytes::at(u64 off) const {
+  if (kept != nullptr)
+    return (*kept)[off];
+  return file ? file_byte(index, off) : 0;
+}
+
+UserSpace::PageBytes UserSpace::page_bytes(const UserPte &pte) const {
+  PageBytes b;
   switch (pte.kind) {
   case PteKind::Zero:
-    return std::vector<std::uint8_t>(PAGE_SIZE, 0);
-  case PteKind::Anon:
-    return anon_.at(pte.ref);
-  case PteKind::Cache: {
-    if (const auto w = written_.find({pte.ref, pte.index}); w != written_.end())
-      return w->second;
-    std::vector<std::uint8_t> page(PAGE_SIZE, 0);
-    if (!files_.at(pte.ref).shmem)
-      for (u64 off = 0; off < PAGE_SIZE; ++off)
-        page[off] = file_byte(pte.index, off);
-    return page;
-  }
-  case PteKind::Page:
-  case PteKind::Pfn:
+    break;
+  case PteKind::Anon: {
+    const Bytes &kept = anon_.at(pte.ref);
+    b.kept = kept ? &*kept : nullptr;
+    b.known = kept.has_value();
     break;
   }
-  return std::nullopt;
+  case PteKind::Cache:
+    if (const auto w = written_.find({pte.ref, pte.index}); w != written_.end())
+      b.kept = &w->second;
+    b.file = !files_.at(pte.ref).shmem;
+    b.index = pte.index;
+    break;
+  case PteKind::Page:
+  case PteKind::Pfn:
+    b.known = false;
+    break;
+  }
+  return b;
+}
+
+UserSpace::Bytes UserSpace::contents_of(const UserPte &pte) const {
+  const PageBytes b = page_bytes(pte);
+  if (!b.known)
+    return std::nullopt;
+  std::vector<std::uint8_t> page(PAGE_SIZE);
+  for (u64 off = 0; off < PAGE_SIZE; ++off)
+    page[off] = b.at(off);
+  return page;
 }
 
 void UserSpace::read_bytes(const UserPte &pte, u64 off, u64 n, RemoteAccess &out) const {
-  // Where the bytes are kept, they are read in place; the rest follow
-  // from what the page is.
-  const std::vector<std::uint8_t> *kept = nullptr;
-  bool known = true;
-  if (pte.kind == PteKind::Anon) {
-    const Bytes &b = anon_.at(pte.ref);
-    kept = b ? &*b : nullptr;
-    known = b.has_value();
-  } else if (pte.kind == PteKind::Cache) {
-    if (const auto w = written_.find({pte.ref, pte.index}); w != written_.end())
-      kept = &w->second;
-  } else if (pte.kind != PteKind::Zero) {
-    known = false;
-  }
-  const bool file = pte.kind == PteKind::Cache && !files_.at(pte.ref).shmem;
-  for (u64 i = off; i < off + n; ++i) {
-    std::uint8_t byte = 0;
-    if (kept != nullptr)
-      byte = (*kept)[i];
-    else if (file)
-      byte = file_byte(pte.index, i);
-    out.bytes.push_back(static_cast<char>(byte));
-  }
-  out.known.insert(out.known.end(), n, known);
+  const PageBytes b = page_bytes(pte);
+  for (u64 i = off; i < off + n; ++i)
+    out.bytes.push_back(static_cast<char>(b.at(i)));
+  out.known.insert(out.known.end(), n, b.known);
 }
 
 const UserPte *UserSpace::pte(u64 mm, u64 va) const {
@@ -135,7 +134,7 @@ void UserSpace::reprotect(u64 mm, const UserVma &vma) {
 // ---- the fault path ---------------------------------------------------------------------------
 
 UserSpace::FaultResult UserSpace::fault(u64 mm, const UserVma &vma, u64 va, bool write,
-                                        bool &alloc_fails) {
+                                        bool alloc_fails) {
   Ptes &ptes = ptes_[mm];
   if (ptes.count(va) != 0) {
     if (write && (ptes.at(va).prot & _PAGE_RW) == 0)
@@ -179,7 +178,7 @@ UserSpace::FaultResult UserSpace::fault(u64 mm, const UserVma &vma, u64 va, bool
   return FaultResult::Done;
 }
 
-UserSpace::FaultResult UserSpace::wp_page(u64 mm, const UserVma &vma, u64 va, bool &alloc_fails) {
+UserSpace::FaultResult UserSpace::wp_page(u64 mm, const UserVma &vma, u64 va, bool alloc_fails) {
   UserPte &p = ptes_[mm].at(va);
   const bool shared_writable = (vma.flags & (VM_WRITE | VM_SHARED)) == (VM_WRITE | VM_SHARED);
   const pgprot_t writable = (vma.flags & VM_WRITE) ? _PAGE_RW : 0;
@@ -198,25 +197,26 @@ UserSpace::FaultResult UserSpace::wp_page(u64 mm, const UserVma &vma, u64 va, bo
   return FaultResult::Done;
 }
 
-unsigned UserSpace::touch(u64 mm, u64 addr, UserAccess access, bool alloc_fails) {
+AccessEnd UserSpace::touch(u64 mm, u64 addr, UserAccess access, bool alloc_fails) {
   const u64 va = addr & PAGE_MASK;
-  // Each fault makes progress, so three rounds resolve any access.
+  // Each fault makes progress (not present -> present, read-only ->
+  // writable), so three rounds resolve any access; a fourth means a loop.
   for (int round = 0; round < 4; ++round) {
     if (const UserPte *p = pte(mm, va); p != nullptr && mmu_allows(p->prot, access))
-      return kAccessOk;
+      return AccessEnd::Ok;
     const UserVma *v = covering(mms_.at(mm), addr);
     if (v == nullptr || !access_allowed(*v, access))
-      return kAccessSigsegv;
+      return AccessEnd::Sigsegv;
     switch (fault(mm, *v, va, access == UserAccess::Write, alloc_fails)) {
     case FaultResult::Done:
       break;
     case FaultResult::Sigbus:
-      return kAccessSigbus;
+      return AccessEnd::Sigbus;
     case FaultResult::Oom:
-      return kAccessOom;
+      return AccessEnd::Oom;
     }
   }
-  return kAccessSigbus; // a fault that resolves nothing
+  return AccessEnd::Sigbus; // a fault that resolves nothing
 }
 
 UserSpace::RemoteAccess UserSpace::access_remote_vm(u64 mm, u64 addr, u64 len,
@@ -237,7 +237,7 @@ UserSpace::RemoteAccess UserSpace::access_remote_vm(u64 mm, u64 addr, u64 len,
     if (!allowed)
       break;
     const u64 va = cur & PAGE_MASK;
-    bool fails_here = alloc_fails && r.done == engine_done;
+    const bool fails_here = alloc_fails && r.done == engine_done;
     bool got = false, decided = false;
     for (int round = 0; round < 4 && !decided; ++round) {
       if (const UserPte *p = pte(mm, va); p != nullptr) {
@@ -266,9 +266,10 @@ UserSpace::RemoteAccess UserSpace::access_remote_vm(u64 mm, u64 addr, u64 len,
         if (Bytes &b = anon_.at(p.ref))
           put(*b);
       } else if (p.kind == PteKind::Cache) {
-        Bytes b = contents_of(p);
-        put(*b);
-        written_[{p.ref, p.index}] = std::move(*b);
+        auto w = written_.find({p.ref, p.index});
+        if (w == written_.end())
+          w = written_.emplace(std::pair(p.ref, p.index), *contents_of(p)).first;
+        put(w->second);
       }
     } else {
       read_bytes(p, off, n, r);
@@ -326,11 +327,10 @@ void UserSpace::unmap_mapping_pages(u64 file, u64 start, u64 nr, bool even_cows)
 // ------------------------------------------------------------
 
 UserVma &UserSpace::vma_mut(u64 id) {
-  for (auto &[mm, vmas] : mms_)
-    for (UserVma &v : vmas)
-      if (v.id == id)
-        return v;
-  throw std::logic_error("no VMA " + std::to_string(id)); // a precondition of the callers
+  const UserVma *v = vma_by_id(id);
+  if (v == nullptr)
+    throw std::logic_error("no VMA " + std::to_string(id)); // a precondition of the callers
+  return const_cast<UserVma &>(*v);
 }
 
 void UserSpace::map_page(const UserVma &vma, u64 va, u64 pfn, bool write) {

@@ -157,26 +157,26 @@ TEST_F(UserSpec, mm_create_that_cannot_kmalloc_returns_0_and_uses_no_id) {
 TEST_F(UserSpec, accesses_the_vmas_forbid_are_sigsegv) {
   const u64 mm = user.mm_create();
   user.mmap(mm, 0x400000, P, VM_READ);
-  EXPECT_EQ(user.touch(mm, 0x3ff000, UserAccess::Read, false), unsigned{kAccessSigsegv});
-  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Write, false), unsigned{kAccessSigsegv});
-  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Exec, false), unsigned{kAccessSigsegv});
+  EXPECT_EQ(user.touch(mm, 0x3ff000, UserAccess::Read, false), AccessEnd::Sigsegv);
+  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Write, false), AccessEnd::Sigsegv);
+  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Exec, false), AccessEnd::Sigsegv);
   EXPECT_EQ(user.pte(mm, 0x400000), nullptr);
-  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Read, false), unsigned{kAccessOk});
+  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Read, false), AccessEnd::Ok);
 }
 
 TEST_F(UserSpec, an_anonymous_read_maps_the_zero_page_and_a_write_then_copies_it) {
   const u64 mm = user.mm_create();
   user.mmap(mm, 0x400000, P, kRw);
-  ASSERT_EQ(user.touch(mm, 0x400010, UserAccess::Read, false), unsigned{kAccessOk});
+  ASSERT_EQ(user.touch(mm, 0x400010, UserAccess::Read, false), AccessEnd::Ok);
   ASSERT_NE(user.pte(mm, 0x400000), nullptr);
   EXPECT_EQ(user.pte(mm, 0x400000)->kind, PteKind::Zero);
   EXPECT_EQ(user.pte(mm, 0x400000)->prot & _PAGE_RW, 0u);
-  ASSERT_EQ(user.touch(mm, 0x400010, UserAccess::Write, false), unsigned{kAccessOk});
+  ASSERT_EQ(user.touch(mm, 0x400010, UserAccess::Write, false), AccessEnd::Ok);
   EXPECT_EQ(user.pte(mm, 0x400000)->kind, PteKind::Anon);
   EXPECT_NE(user.pte(mm, 0x400000)->prot & _PAGE_RW, 0u);
   // An allocation that fails leaves the page as it was.
   user.mmap(mm, 0x401000, P, kRw);
-  EXPECT_EQ(user.touch(mm, 0x401000, UserAccess::Write, true), unsigned{kAccessOom});
+  EXPECT_EQ(user.touch(mm, 0x401000, UserAccess::Write, true), AccessEnd::Oom);
   EXPECT_EQ(user.pte(mm, 0x401000), nullptr);
 }
 
@@ -184,10 +184,10 @@ TEST_F(UserSpec, a_file_page_past_the_end_is_sigbus_unless_a_page_was_mapped_the
   const u64 mm = user.mm_create();
   const u64 f = user.file_create(1);
   const u64 v = static_cast<u64>(user.mmap_file(mm, 0x500000, 2 * P, VM_READ, f, 0));
-  EXPECT_EQ(user.touch(mm, 0x500000, UserAccess::Read, false), unsigned{kAccessOk});
-  EXPECT_EQ(user.touch(mm, 0x501000, UserAccess::Read, false), unsigned{kAccessSigbus});
+  EXPECT_EQ(user.touch(mm, 0x500000, UserAccess::Read, false), AccessEnd::Ok);
+  EXPECT_EQ(user.touch(mm, 0x501000, UserAccess::Read, false), AccessEnd::Sigbus);
   EXPECT_EQ(user.alloc_set_pte(v, 0x501000, 0x1234, false, true, false), 0u);
-  EXPECT_EQ(user.touch(mm, 0x501000, UserAccess::Read, false), unsigned{kAccessOk});
+  EXPECT_EQ(user.touch(mm, 0x501000, UserAccess::Read, false), AccessEnd::Ok);
   EXPECT_EQ(user.alloc_set_pte(v, 0x501000, 0x1234, false, true, false), 0x100u); // NOPAGE
 }
 
@@ -225,10 +225,10 @@ TEST_F(UserSpec, access_remote_vm_stops_at_a_mapping_without_vm_read_unless_forc
 TEST_F(UserSpec, a_driver_mapping_without_a_pte_is_sigbus) {
   const u64 mm = user.mm_create();
   const u64 v = static_cast<u64>(user.mmap(mm, 0x400000, 2 * P, kRw | VM_MIXEDMAP | VM_SHARED));
-  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Read, false), unsigned{kAccessSigbus});
+  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Read, false), AccessEnd::Sigbus);
   EXPECT_EQ(user.vm_insert_page(v, 0x400000, 0x1234, true, false), 0);
   EXPECT_EQ(user.vm_insert_page(v, 0x400000, 0x1234, true, false), -EBUSY);
-  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Read, false), unsigned{kAccessOk});
+  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Read, false), AccessEnd::Ok);
   // access_remote_vm gets the inserted page and stops at the hole after it.
   EXPECT_EQ(user.access_remote_vm(mm, 0x400000, 2 * P, {}, 0, false, 0).done, P);
 }
@@ -237,8 +237,8 @@ TEST_F(UserSpec, unmap_mapping_pages_keeps_private_copies_unless_even_cows) {
   const u64 mm = user.mm_create();
   const u64 f = user.file_create(4);
   user.mmap_file(mm, 0x500000, 2 * P, kRw, f, 0);
-  ASSERT_EQ(user.touch(mm, 0x500000, UserAccess::Read, false), unsigned{kAccessOk});
-  ASSERT_EQ(user.touch(mm, 0x501000, UserAccess::Write, false), unsigned{kAccessOk});
+  ASSERT_EQ(user.touch(mm, 0x500000, UserAccess::Read, false), AccessEnd::Ok);
+  ASSERT_EQ(user.touch(mm, 0x501000, UserAccess::Write, false), AccessEnd::Ok);
   EXPECT_EQ(user.pte(mm, 0x501000)->kind, PteKind::Anon);
   user.unmap_mapping_pages(f, 0, 0, false);
   EXPECT_EQ(user.pte(mm, 0x500000), nullptr);
@@ -271,10 +271,10 @@ TEST_F(UserSpec, remap_pfn_range_remaps_a_cow_mapping_only_whole_and_never_over_
 TEST_F(UserSpec, mprotect_gives_the_ptes_of_a_changed_vma_its_protection) {
   const u64 mm = user.mm_create();
   user.mmap(mm, 0x400000, P, kRw | VM_SHARED);
-  ASSERT_EQ(user.touch(mm, 0x400000, UserAccess::Write, false), unsigned{kAccessOk});
+  ASSERT_EQ(user.touch(mm, 0x400000, UserAccess::Write, false), AccessEnd::Ok);
   ASSERT_EQ(user.mprotect(mm, 0x400000, P, VM_READ), 0);
   EXPECT_EQ(user.pte(mm, 0x400000)->prot & _PAGE_RW, 0u);
-  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Write, false), unsigned{kAccessSigsegv});
+  EXPECT_EQ(user.touch(mm, 0x400000, UserAccess::Write, false), AccessEnd::Sigsegv);
   ASSERT_EQ(user.mprotect(mm, 0x400000, P, kRw), 0);
   // Shared anonymous memory is writable from the start.
   EXPECT_NE(user.pte(mm, 0x400000)->prot & _PAGE_RW, 0u);
