@@ -404,6 +404,63 @@ TEST(Smt, tiny_rlimit_is_unknown_and_never_counted_as_proven) {
   EXPECT_TRUE(mentions(r, "unknown")) << r.counterexample;
 }
 
+// The checker keeps one Z3 solver and runs each query in a scope of its own
+// (PlacementChecker::Impl::Query): what a query asserted must be gone for
+// the next, and the resource limit must hold per query, not add up.
+TEST(Smt, one_checker_answers_each_query_as_a_fresh_one_does) {
+  Snapshot snap = small_snapshot();
+  for (u64 i = 0; i < 6; ++i)
+    snap.reserved.push_back(area(4 + 6 * i, 2, true, i % 3 == 2));
+  PcpuCall good;
+  good.offsets = {0, 4 * P};
+  good.sizes = {P, P};
+  good.align = P;
+  const u64 base = brute_pcpu_base(snap, good).value();
+  good.addrs = {base, base + 4 * P};
+  PcpuCall low = good; // one page lower: fits, so not top-down maximal
+  low.addrs = {base - P, base + 3 * P};
+  const VmallocCall vgood = [&] {
+    VmallocCall c = vmalloc_call(2, P);
+    c.result = brute_vmalloc_start(snap, c).value();
+    return c;
+  }();
+  VmallocCall vhigh = vgood; // above the lowest fit
+  vhigh.result += 32 * P;
+  PlacementChecker shared;
+  for (int round = 0; round < 3; ++round) {
+    for (const PcpuCall &c : {good, low, good}) {
+      PlacementChecker fresh;
+      const std::vector<CheckResult> a = shared.check_pcpu(snap, c), b = fresh.check_pcpu(snap, c);
+      ASSERT_EQ(a.size(), b.size());
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        EXPECT_EQ(a[i].status, b[i].status) << a[i].name << ": " << a[i].counterexample;
+        EXPECT_EQ(a[i].queries, b[i].queries) << a[i].name;
+        EXPECT_EQ(a[i].proven, b[i].proven) << a[i].name;
+      }
+    }
+    for (const VmallocCall &c : {vhigh, vgood}) {
+      PlacementChecker fresh;
+      const std::vector<CheckResult> a = shared.check_vmalloc(snap, c),
+                                     b = fresh.check_vmalloc(snap, c);
+      for (std::size_t i = 0; i < a.size(); ++i)
+        EXPECT_EQ(a[i].status, b[i].status) << a[i].name << ": " << a[i].counterexample;
+    }
+  }
+  EXPECT_EQ(shared.check_pcpu_maximal(snap, low).status, Status::Violated);
+  EXPECT_EQ(shared.check_pcpu_maximal(snap, good).status, Status::Proven);
+
+  // The smallest power-of-two limit one maximality query needs...
+  unsigned need = 1;
+  while (PlacementChecker(need).check_pcpu_maximal(snap, good).status != Status::Proven) {
+    ASSERT_LT(need, 1u << 30);
+    need *= 2;
+  }
+  // ...is enough for every one of twenty in a row on one checker.
+  PlacementChecker tight(need);
+  for (int i = 0; i < 20; ++i)
+    ASSERT_EQ(tight.check_pcpu_maximal(snap, good).status, Status::Proven) << "query " << i;
+}
+
 TEST(Smt, malformed_input_is_unknown_with_the_reason) {
   PlacementChecker z3;
   PcpuCall call = issue_example();

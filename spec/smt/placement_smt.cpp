@@ -214,18 +214,35 @@ struct Answer {
 struct PlacementChecker::Impl {
   z3::context ctx;
   unsigned rlimit;
-
-  explicit Impl(unsigned limit) : rlimit(limit) {}
-
   // The plain SMT core, without the QF_LIA tactic pipeline: its
   // preprocessing dominated (1000 areas: 12 s with "QF_LIA", 37 ms without).
-  z3::solver make_solver() {
-    z3::solver s(ctx, z3::solver::simple());
-    z3::params p(ctx);
-    p.set("rlimit", rlimit);
+  z3::solver solver;
+
+  explicit Impl(unsigned limit) : rlimit(limit), solver(make_solver(ctx, limit)) {}
+
+  static z3::solver make_solver(z3::context &c, unsigned limit) {
+    z3::solver s(c, z3::solver::simple());
+    z3::params p(c);
+    p.set("rlimit", limit);
     s.set(p);
     return s;
   }
+
+  // One query's assertions, in a scope of the one solver: popped when the
+  // query is done, so no query sees another's. A fresh solver per query
+  // cost more than the queries of a small state (setting up the SMT core
+  // on its first assertion: about 700,000 instructions).
+  class Query {
+  public:
+    explicit Query(z3::solver &s) : s_(s) { s_.push(); }
+    ~Query() { s_.pop(); }
+    Query(const Query &) = delete;
+    Query &operator=(const Query &) = delete;
+    z3::solver &solver() { return s_; }
+
+  private:
+    z3::solver &s_;
+  };
 
   z3::expr num(i64 v) { return ctx.int_val(static_cast<int64_t>(v)); }
   z3::expr num_u(u64 v) { return ctx.int_val(static_cast<uint64_t>(v)); }
@@ -252,7 +269,8 @@ struct PlacementChecker::Impl {
 
   Search search(const FitProblem &p) {
     Search out{z3::unsat, {}, 0};
-    z3::solver s = make_solver();
+    Query q(solver);
+    z3::solver &s = q.solver();
     const z3::expr k = ctx.int_const("k");
     const z3::expr base = num(p.align) * k;
     s.add(base >= num(p.lo));
@@ -307,7 +325,8 @@ struct PlacementChecker::Impl {
                       const std::vector<Constraint> &constraints,
                       const std::function<std::string(const z3::model &)> &show_model,
                       const std::string &note) {
-    z3::solver s = make_solver();
+    Query q(solver);
+    z3::solver &s = q.solver();
     for (unsigned i = 0; i < bindings.size(); ++i)
       s.add(bindings[i]);
     z3::expr_vector all(ctx);
@@ -608,7 +627,8 @@ struct PlacementChecker::Impl {
       std::vector<PageSpan> ptes;
       for (const AddrRange &e : snap.present_ptes)
         ptes.push_back({pages_down(e.start), pages_down(e.end)});
-      z3::solver s = make_solver();
+      Query q(solver);
+      z3::solver &s = q.solver();
       s.add(in_union(p, live_guards));
       s.add(in_union(p, ptes));
       ++r.queries;
@@ -638,7 +658,8 @@ struct PlacementChecker::Impl {
     std::vector<PageSpan> areas;
     for (const ReservedArea &a : snap.reserved)
       areas.push_back({pages_down(a.start), pages_down(a.end)});
-    z3::solver s = make_solver();
+    Query q(solver);
+    z3::solver &s = q.solver();
     s.add(in_union(p, all_guards));
     s.add(in_union(p, covered_twice(areas)));
     ++r.queries;
@@ -701,7 +722,8 @@ struct PlacementChecker::Impl {
       spans.push_back({pages_down(piece.start), pages_down(piece.end)});
       outside.push_back(p < num(spans.back().lo) || p >= num(spans.back().hi));
     }
-    z3::solver s = make_solver();
+    Query q(solver);
+    z3::solver &s = q.solver();
     s.add(p >= num(pages_down(snap.vmalloc_start)));
     s.add(p <= num(pages_down(snap.vmalloc_end)));
     s.add(z3::mk_and(outside) || in_union(p, covered_twice(spans)));
