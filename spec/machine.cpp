@@ -214,6 +214,49 @@ std::optional<u64> VmallocSpec::alloc_frame(int node, Gfp gfp, unsigned order, F
   return frames_.add(std::move(f));
 }
 
+bool VmallocSpec::alloc_frames(int node, Gfp gfp, u64 n, std::vector<u64> &out) {
+  const bool nofail = (gfp & __GFP_NOFAIL) != 0;
+  u64 &fail_left = fail_remaining_[static_cast<unsigned>(FailKind::AllocPage)];
+  for (u64 taken = 0; taken < n;) {
+    // Page by page, alloc_frame takes from the first zone on the zonelist
+    // with a free page, and that zone stays the first until it is empty. So
+    // take a run from it: up to its free pages, and short of the page an
+    // injected failure is due on (fail_left == k: the k-th page fails).
+    const std::optional<Loc> loc = pick_location(node, gfp, 0);
+    u64 run = 0;
+    if (loc) {
+      run = std::min(n - taken, free_[loc->first][static_cast<unsigned>(loc->second)]);
+      if (!nofail && fail_left != 0)
+        run = std::min(run, fail_left - 1);
+    }
+    if (run == 0) {
+      // No zone has a free page, or the injected failure is due on this
+      // one: alloc_frame itself decides (and reports) this page.
+      const std::optional<u64> f = alloc_frame(node, gfp, 0, FailKind::AllocPage);
+      if (!f)
+        return false;
+      out.push_back(*f);
+      ++taken;
+      continue;
+    }
+    free_[loc->first][static_cast<unsigned>(loc->second)] -= run;
+    if (!nofail && fail_left != 0)
+      fail_left -= run;
+    out.reserve(out.size() + run); // one run per zone at most: few reallocations
+    const u64 first = frames_.add_n(run, [&loc, gfp] {
+      Frame f;
+      f.node = loc->first;
+      f.zone = loc->second;
+      f.zero = (gfp & __GFP_ZERO) != 0;
+      return f;
+    });
+    for (u64 i = 0; i < run; ++i)
+      out.push_back(first + i);
+    taken += run;
+  }
+  return true;
+}
+
 void VmallocSpec::free_frame(u64 frame) {
   const Frame &f = frames_.at(frame);
   const unsigned n = f.node, z = static_cast<unsigned>(f.zone);

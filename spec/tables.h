@@ -25,11 +25,18 @@ namespace vmcheck::spec {
 template <typename T> class IdTable {
 public:
   u64 add(T item) {
-    if (next_ % kChunk == 0)
-      chunks_.emplace_back().reserve(kChunk);
-    chunks_.back().emplace_back(std::move(item));
-    ++live_;
-    return ++next_;
+    return add_n(1, [&item] { return std::move(item); });
+  }
+  // Adds n items, each make(), under consecutive ids; returns the first.
+  template <typename Make> u64 add_n(u64 n, Make make) {
+    const u64 first = next_ + 1;
+    for (u64 i = 0; i < n; ++i, ++next_) {
+      if (next_ % kChunk == 0)
+        chunks_.emplace_back().reserve(kChunk);
+      chunks_.back().emplace_back(make());
+    }
+    live_ += n;
+    return first;
   }
   T *find(u64 id) {
     std::optional<T> *s = slot(id);

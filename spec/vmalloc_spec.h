@@ -422,6 +422,10 @@ private:
   std::optional<u64> alloc_frame(int node, Gfp gfp, unsigned order, FailKind kind,
                                  const std::optional<Loc> *seen = nullptr,
                                  std::string *why = nullptr);
+  // n order-0 frames appended to `out`, exactly as n calls of
+  // alloc_frame(node, gfp, 0, FailKind::AllocPage) would take them; false
+  // at the first that fails (reported as alloc_frame reports it).
+  bool alloc_frames(int node, Gfp gfp, u64 n, std::vector<u64> &out);
   void free_frame(u64 frame);
   bool ensure_tables(u64 va);
   // Maps one frame per page from start; 0, -ENOMEM or -EBUSY. A frame id 0
