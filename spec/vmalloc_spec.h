@@ -504,8 +504,8 @@ private:
   std::map<u64, HandlePage> handles_;
 
   // Page tables: the root exists from boot; a lower table is identified by
-  // (level << 58) | (va >> coverage shift) and is never freed.
-  std::set<u64> tables_;
+  // (level << 58) | (va >> coverage shift) and is never freed. Sorted.
+  std::vector<u64> tables_;
   u64 table_pages_ = 0;
   std::vector<std::array<u64, kNumZones>> table_locs_; // table pages per (node, zone)
   PteMap ptes_; // mapped kernel page VA -> frame id (may be freed: contents unknown)
