@@ -92,11 +92,9 @@ public:
   }
   // Maps frames[i] at start + i pages; none of those pages may be mapped.
   void insert_run(u64 start, std::span<const u64> frames) {
-    std::vector<Entry> run;
-    run.reserve(frames.size());
+    const auto run = entries_.insert(lower(start), frames.size(), Entry{});
     for (std::size_t i = 0; i < frames.size(); ++i)
-      run.emplace_back(start + i * PAGE_SIZE, frames[i]);
-    entries_.insert(lower(start), run.begin(), run.end());
+      run[static_cast<std::ptrdiff_t>(i)] = {start + i * PAGE_SIZE, frames[i]};
   }
   // Unmaps every page in [start, end).
   void erase(u64 start, u64 end) { entries_.erase(lower(start), lower(end)); }
