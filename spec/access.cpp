@@ -3,6 +3,7 @@
 #include "spec/vmalloc_spec.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 
@@ -241,45 +242,62 @@ long VmallocSpec::vwrite(std::span<const std::uint8_t> buf, u64 addr) {
 // ---- /proc/vmallocinfo
 // ------------------------------------------------------------------------------
 
+namespace {
+
+// v in `base`, right-aligned in `width` characters padded with `fill` (as
+// printf's "%0*llx" and "%*llu").
+void append_number(std::string &out, u64 v, int base, std::size_t width, char fill) {
+  char buf[24];
+  const std::size_t len =
+      static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v, base).ptr - buf);
+  if (len < width)
+    out.append(width - len, fill);
+  out.append(buf, len);
+}
+
+} // namespace
+
 std::string VmallocSpec::vmallocinfo() const {
   std::string out;
   for (const Area &a : areas_) {
-    char head[96];
-    std::snprintf(head, sizeof head, "0x%016llx-0x%016llx %7llu",
-                  static_cast<unsigned long long>(a.start), static_cast<unsigned long long>(a.end),
-                  static_cast<unsigned long long>(a.size()));
+    if (a.kind == AreaKind::VmArea && (a.flags & VM_UNINITIALIZED) != 0)
+      continue;
+    // "0x%016llx-0x%016llx %7llu"
+    out += "0x";
+    append_number(out, a.start, 16, 16, '0');
+    out += "-0x";
+    append_number(out, a.end, 16, 16, '0');
+    out += ' ';
+    append_number(out, a.size(), 10, 7, ' ');
     if (a.kind == AreaKind::Lazy) {
-      out += std::string(head) + " unpurged vm_area\n";
+      out += " unpurged vm_area\n";
       continue;
     }
     if (a.kind != AreaKind::VmArea) {
-      out += std::string(head) + " vm_map_ram\n";
+      out += " vm_map_ram\n";
       continue;
     }
-    if ((a.flags & VM_UNINITIALIZED) != 0)
-      continue;
-    std::string line = head;
     if (!a.caller.empty())
-      line += " " + a.caller;
+      out.append(" ").append(a.caller);
     if (!a.pages.empty())
-      line += " pages=" + std::to_string(a.pages.size());
+      out.append(" pages=").append(std::to_string(a.pages.size()));
     if ((a.flags & VM_IOREMAP) != 0)
-      line += " ioremap";
+      out += " ioremap";
     if ((a.flags & VM_ALLOC) != 0)
-      line += " vmalloc";
+      out += " vmalloc";
     if ((a.flags & VM_MAP) != 0)
-      line += " vmap";
+      out += " vmap";
     if ((a.flags & VM_USERMAP) != 0)
-      line += " user";
+      out += " user";
     if ((a.flags & VM_VPAGES) != 0)
-      line += " vpages";
+      out += " vpages";
     std::vector<u64> per_node(cfg_.nodes, 0);
     for (u64 f : a.pages)
       ++per_node[frames_.at(f).node];
     for (unsigned n = 0; n < cfg_.nodes; ++n)
       if (per_node[n] != 0)
-        line += " N" + std::to_string(n) + "=" + std::to_string(per_node[n]);
-    out += line + "\n";
+        out += " N" + std::to_string(n) + "=" + std::to_string(per_node[n]);
+    out += "\n";
   }
   return out;
 }
