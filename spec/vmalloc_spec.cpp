@@ -427,15 +427,17 @@ u64 VmallocSpec::vmalloc_range(u64 size, u64 align, u64 start, u64 end, Gfp gfp,
     return 0;
   }
   const u64 aligned = page_align_wrap(size);
-  const std::string failure = "vmalloc: allocation failure: " + std::to_string(size) + " bytes";
+  const auto failure = [size] {
+    return "vmalloc: allocation failure: " + std::to_string(size) + " bytes";
+  };
   if (aligned == 0 || aligned / PAGE_SIZE > totalram_pages()) {
-    warn_alloc(gfp, fn, failure);
+    warn_alloc(gfp, fn, failure());
     return 0;
   }
   const std::optional<u64> addr = get_vm_area_node(
       aligned, align, VM_ALLOC | VM_UNINITIALIZED | vm_flags, start, end, gfp, caller);
   if (!addr) {
-    warn_alloc(gfp, fn, failure);
+    warn_alloc(gfp, fn, failure());
     return 0;
   }
   return vmalloc_area_node(*addr, gfp, node);
