@@ -280,28 +280,23 @@ u64 VmallocSpec::nr_free_total() const {
 // allocation on node 0 (NORMAL then DMA32, then the next node).
 bool VmallocSpec::ensure_tables(u64 va) {
   struct Level {
-    u64 level;
+    unsigned level;
     unsigned shift;
   };
   static constexpr Level kFive[] = {{4, 48}, {3, 39}, {2, 30}, {1, 21}};
-  // Tables are never freed, so once the PTE table of va's 2 MiB exists all
-  // the levels above it do too (mapping a large area asks page by page).
-  const auto exists = [this](u64 key) {
-    return std::binary_search(tables_.begin(), tables_.end(), key);
-  };
-  if (exists((u64{1} << 58) | (va >> 21)))
-    return true;
   const std::span<const Level> levels = cfg_.paging_levels == 5
                                             ? std::span<const Level>(kFive)
                                             : std::span<const Level>(kFive + 1, 3);
   for (const Level &l : levels) {
-    const u64 key = (l.level << 58) | (va >> l.shift);
-    if (exists(key))
+    std::vector<u64> &tables = tables_[l.level];
+    const u64 index = va >> l.shift;
+    const auto at = std::lower_bound(tables.begin(), tables.end(), index);
+    if (at != tables.end() && *at == index)
       continue;
     const std::optional<Loc> loc = alloc_block(0, GFP_KERNEL | __GFP_ZERO, 0, FailKind::PageTable);
     if (!loc)
       return false;
-    tables_.insert(std::lower_bound(tables_.begin(), tables_.end(), key), key);
+    tables.insert(at, index);
     table_locs_[loc->first][static_cast<unsigned>(loc->second)] += 1;
     ++table_pages_;
   }

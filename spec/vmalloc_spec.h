@@ -503,9 +503,10 @@ private:
   IdTable<Frame> frames_; // allocated page blocks the spec follows (id 0: "no page")
   std::map<u64, HandlePage> handles_;
 
-  // Page tables: the root exists from boot; a lower table is identified by
-  // (level << 58) | (va >> coverage shift) and is never freed. Sorted.
-  std::vector<u64> tables_;
+  // Page tables: the root exists from boot; below it, tables_[level] (1:
+  // PTE, 2: PMD, 3: PUD, 4: P4D) holds va >> (the shift of what one table
+  // of that level covers) for each of its tables, sorted. Never freed.
+  std::array<std::vector<u64>, 5> tables_;
   u64 table_pages_ = 0;
   std::vector<std::array<u64, kNumZones>> table_locs_; // table pages per (node, zone)
   PteMap ptes_; // mapped kernel page VA -> frame id (may be freed: contents unknown)
