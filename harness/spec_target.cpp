@@ -584,13 +584,16 @@ std::string SpecTarget::follow(const std::string &op, const std::vector<Value> &
 std::string SpecTarget::run_and_compare(const std::string &op, const std::vector<Value> &args,
                                         const OpOutcome &engine) {
   const Adapter &adapt = adapters().find(op)->second;
-  Prediction p;
   spec_.take_diags();
-  try {
-    p = adapt(spec_, args, engine, *state_);
-  } catch (const spec::KernelBug &bug) {
-    p.bug = bug.what();
-  }
+  Prediction p = [&] {
+    try {
+      return adapt(spec_, args, engine, *state_);
+    } catch (const spec::KernelBug &bug) {
+      Prediction crashed;
+      crashed.bug = bug.what();
+      return crashed;
+    }
+  }();
   p.diags = spec_.take_diags();
   if (p.bug.has_value() != engine.bug.has_value())
     return p.bug ? "spec predicts a kernel BUG (" + *p.bug + "), the engine carried on"
