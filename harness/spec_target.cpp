@@ -369,7 +369,7 @@ const StringMap<Adapter> &adapters() {
       std::vector<std::uint8_t> buf(a[1].num), known;
       const long n = s.vread(buf, a[0].num, &known);
       Prediction p = any();
-      p.check = [buf, known, n](const Value &v) -> std::string {
+      p.check = [buf = std::move(buf), known = std::move(known), n](const Value &v) -> std::string {
         if (v.kind != ValueKind::Bytes || static_cast<long>(v.text.size()) != n)
           return "spec predicts " + std::to_string(n) + " bytes";
         for (long i = 0; i < n; ++i)
