@@ -669,23 +669,29 @@ public:
     if (!busy_left && !lazy_left)
       return false;
     const bool take_lazy = !busy_left || (lazy_left && lazy_->first < busy_->first);
-    const VmapArea &va = take_lazy ? lazy_->second : busy_->second;
-    r = AreaRow{va.va_start, va.va_end, AreaRow::Kind::Lazy};
-    if (!take_lazy) {
-      if (va.vm_id != 0) {
-        const VmStruct &vm = *v_.vm_structs().at(va.vm_id);
-        r.kind = AreaRow::Kind::Vm;
-        r.flags = vm.flags & kComparedVmFlags;
-        r.pages = vm.nr_pages;
-      } else {
-        r.kind = (va.flags & VMAP_BLOCK) ? AreaRow::Kind::Block : AreaRow::Kind::VmMapRam;
-      }
+    if (take_lazy) {
+      r = AreaRow{lazy_->second.va_start, lazy_->second.va_end, AreaRow::Kind::Lazy};
+      ++lazy_;
+    } else {
+      r = busy_row(busy_->second);
+      ++busy_;
     }
-    ++(take_lazy ? lazy_ : busy_);
     return true;
   }
 
 private:
+  AreaRow busy_row(const VmapArea &va) const {
+    AreaRow r{va.va_start, va.va_end, AreaRow::Kind::Vm};
+    if (va.vm_id != 0) {
+      const VmStruct &vm = *v_.vm_structs().at(va.vm_id);
+      r.flags = vm.flags & kComparedVmFlags;
+      r.pages = vm.nr_pages;
+    } else {
+      r.kind = (va.flags & VMAP_BLOCK) ? AreaRow::Kind::Block : AreaRow::Kind::VmMapRam;
+    }
+    return r;
+  }
+
   const Vmalloc &v_;
   std::map<u64, VmapArea>::const_iterator busy_;
   std::map<u64, VmapArea>::const_iterator lazy_;
