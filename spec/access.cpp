@@ -244,31 +244,39 @@ long VmallocSpec::vwrite(std::span<const std::uint8_t> buf, u64 addr) {
 
 namespace {
 
-// v in `base`, right-aligned in `width` characters padded with `fill` (as
-// printf's "%0*llx" and "%*llu").
-void append_number(std::string &out, u64 v, int base, std::size_t width, char fill) {
-  char buf[24];
+// printf's "%016llx": exactly 16 digits, as a u64 has no more.
+void append_hex16(std::string &out, u64 v) {
+  char digits[16];
+  for (int i = 15; i >= 0; --i, v >>= 4)
+    digits[i] = "0123456789abcdef"[v & 15];
+  out.append(digits, sizeof digits);
+}
+
+// printf's "%*llu".
+void append_decimal(std::string &out, u64 v, std::size_t width) {
+  char digits[20];
   const std::size_t len =
-      static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v, base).ptr - buf);
+      static_cast<std::size_t>(std::to_chars(digits, digits + sizeof digits, v).ptr - digits);
   if (len < width)
-    out.append(width - len, fill);
-  out.append(buf, len);
+    out.append(width - len, ' ');
+  out.append(digits, len);
 }
 
 } // namespace
 
 std::string VmallocSpec::vmallocinfo() const {
   std::string out;
+  std::vector<u64> per_node(cfg_.nodes);
   for (const Area &a : areas_) {
     if (a.kind == AreaKind::VmArea && (a.flags & VM_UNINITIALIZED) != 0)
       continue;
     // "0x%016llx-0x%016llx %7llu"
     out += "0x";
-    append_number(out, a.start, 16, 16, '0');
+    append_hex16(out, a.start);
     out += "-0x";
-    append_number(out, a.end, 16, 16, '0');
+    append_hex16(out, a.end);
     out += ' ';
-    append_number(out, a.size(), 10, 7, ' ');
+    append_decimal(out, a.size(), 7);
     if (a.kind == AreaKind::Lazy) {
       out += " unpurged vm_area\n";
       continue;
@@ -291,7 +299,7 @@ std::string VmallocSpec::vmallocinfo() const {
       out += " user";
     if ((a.flags & VM_VPAGES) != 0)
       out += " vpages";
-    std::vector<u64> per_node(cfg_.nodes, 0);
+    std::fill(per_node.begin(), per_node.end(), 0);
     for (u64 f : a.pages)
       ++per_node[frames_.at(f).node];
     for (unsigned n = 0; n < cfg_.nodes; ++n)
