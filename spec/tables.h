@@ -30,10 +30,15 @@ public:
   // Adds n items, each make(), under consecutive ids; returns the first.
   template <typename Make> u64 add_n(u64 n, Make make) {
     const u64 first = next_ + 1;
-    for (u64 i = 0; i < n; ++i, ++next_) {
+    for (u64 left = n; left != 0;) {
       if (next_ % kChunk == 0)
         chunks_.emplace_back().reserve(kChunk);
-      chunks_.back().emplace_back(make());
+      // As many as fit in the last chunk.
+      const u64 k = std::min(left, kChunk - next_ % kChunk);
+      for (u64 i = 0; i < k; ++i)
+        chunks_.back().emplace_back(make());
+      next_ += k;
+      left -= k;
     }
     live_ += n;
     return first;
