@@ -369,9 +369,13 @@ const StringMap<Adapter> &adapters() {
       std::vector<std::uint8_t> buf(a[1].num), known;
       const long n = s.vread(buf, a[0].num, &known);
       Prediction p = any();
-      p.check = [buf, known, n](const Value &v) -> std::string {
+      p.check = [buf = std::move(buf), known = std::move(known), n](const Value &v) -> std::string {
         if (v.kind != ValueKind::Bytes || static_cast<long>(v.text.size()) != n)
           return "spec predicts " + std::to_string(n) + " bytes";
+        // Every byte as predicted: so is every known one.
+        if (v.text.compare(0, v.text.size(), reinterpret_cast<const char *>(buf.data()),
+                           v.text.size()) == 0)
+          return {};
         for (long i = 0; i < n; ++i)
           if (known[static_cast<std::size_t>(i)] &&
               static_cast<std::uint8_t>(v.text[static_cast<std::size_t>(i)]) !=
@@ -584,13 +588,16 @@ std::string SpecTarget::follow(const std::string &op, const std::vector<Value> &
 std::string SpecTarget::run_and_compare(const std::string &op, const std::vector<Value> &args,
                                         const OpOutcome &engine) {
   const Adapter &adapt = adapters().find(op)->second;
-  Prediction p;
   spec_.take_diags();
-  try {
-    p = adapt(spec_, args, engine, *state_);
-  } catch (const spec::KernelBug &bug) {
-    p.bug = bug.what();
-  }
+  Prediction p = [&] {
+    try {
+      return adapt(spec_, args, engine, *state_);
+    } catch (const spec::KernelBug &bug) {
+      Prediction crashed;
+      crashed.bug = bug.what();
+      return crashed;
+    }
+  }();
   p.diags = spec_.take_diags();
   if (p.bug.has_value() != engine.bug.has_value())
     return p.bug ? "spec predicts a kernel BUG (" + *p.bug + "), the engine carried on"
@@ -652,73 +659,112 @@ struct AreaRow {
 
 constexpr u64 kComparedVmFlags = ~(VM_NO_GUARD | VM_UNINITIALIZED);
 
-// Busy and lazy areas in address order (two sorted maps, merged), into
-// `out` (a buffer compare_state reuses from op to op).
-void engine_areas(const Kernel &k, std::vector<AreaRow> &out) {
-  const Vmalloc &v = k.vmalloc();
-  out.clear();
-  out.reserve(v.busy_areas().size() + v.lazy_areas().size());
-  auto busy = v.busy_areas().begin();
-  auto lazy = v.lazy_areas().begin();
-  while (busy != v.busy_areas().end() || lazy != v.lazy_areas().end()) {
-    const bool take_lazy =
-        busy == v.busy_areas().end() || (lazy != v.lazy_areas().end() && lazy->first < busy->first);
-    const auto &va = take_lazy ? lazy->second : busy->second;
-    AreaRow r{va.va_start, va.va_end, AreaRow::Kind::Lazy};
-    if (!take_lazy) {
-      if (va.vm_id != 0) {
-        const VmStruct &vm = *v.vm_structs().at(va.vm_id);
-        r.kind = AreaRow::Kind::Vm;
-        r.flags = vm.flags & kComparedVmFlags;
-        r.pages = vm.nr_pages;
-      } else {
-        r.kind = (va.flags & VMAP_BLOCK) ? AreaRow::Kind::Block : AreaRow::Kind::VmMapRam;
-      }
+// The engine's busy and lazy areas as rows, one at a time in address order
+// (two sorted maps, merged).
+class EngineRows {
+public:
+  explicit EngineRows(const Kernel &k)
+      : v_(k.vmalloc()), busy_(v_.busy_areas().begin()), lazy_(v_.lazy_areas().begin()) {}
+
+  // The next row into r; false after the last.
+  bool next(AreaRow &r) {
+    const bool busy_left = busy_ != v_.busy_areas().end();
+    const bool lazy_left = lazy_ != v_.lazy_areas().end();
+    if (!busy_left && !lazy_left)
+      return false;
+    const bool take_lazy = !busy_left || (lazy_left && lazy_->first < busy_->first);
+    if (take_lazy) {
+      r = AreaRow{lazy_->second.va_start, lazy_->second.va_end, AreaRow::Kind::Lazy};
+      ++lazy_;
+    } else {
+      r = busy_row(busy_->second);
+      ++busy_;
     }
-    out.push_back(r);
-    ++(take_lazy ? lazy : busy);
+    return true;
   }
+
+private:
+  AreaRow busy_row(const VmapArea &va) const {
+    AreaRow r{va.va_start, va.va_end, AreaRow::Kind::Vm};
+    if (va.vm_id != 0) {
+      const VmStruct &vm = *v_.vm_structs().at(va.vm_id);
+      r.flags = vm.flags & kComparedVmFlags;
+      r.pages = vm.nr_pages;
+    } else {
+      r.kind = (va.flags & VMAP_BLOCK) ? AreaRow::Kind::Block : AreaRow::Kind::VmMapRam;
+    }
+    return r;
+  }
+
+  const Vmalloc &v_;
+  std::map<u64, VmapArea>::const_iterator busy_;
+  std::map<u64, VmapArea>::const_iterator lazy_;
+};
+
+std::vector<AreaRow> engine_areas(const Kernel &k) {
+  std::vector<AreaRow> out;
+  EngineRows rows(k);
+  for (AreaRow r; rows.next(r);)
+    out.push_back(r);
+  return out;
 }
 
-void spec_areas(const spec::VmallocSpec &sp, std::vector<AreaRow> &out) {
-  out.clear();
-  out.reserve(sp.areas().size());
-  for (const spec::Area &a : sp.areas()) {
-    AreaRow r{a.start, a.end, AreaRow::Kind::Lazy};
-    switch (a.kind) {
-    case spec::AreaKind::VmArea:
-      r.kind = AreaRow::Kind::Vm;
-      r.flags = a.flags & kComparedVmFlags;
-      r.pages = a.pages.size();
-      break;
-    case spec::AreaKind::VmMapRam:
-      r.kind = AreaRow::Kind::VmMapRam;
-      break;
-    case spec::AreaKind::VmapBlock:
-      r.kind = AreaRow::Kind::Block;
-      break;
-    case spec::AreaKind::Lazy:
-      break;
-    }
-    out.push_back(r);
+AreaRow spec_row(const spec::Area &a) {
+  AreaRow r{a.start, a.end, AreaRow::Kind::Lazy};
+  switch (a.kind) {
+  case spec::AreaKind::VmArea:
+    r.kind = AreaRow::Kind::Vm;
+    r.flags = a.flags & kComparedVmFlags;
+    r.pages = a.pages.size();
+    break;
+  case spec::AreaKind::VmMapRam:
+    r.kind = AreaRow::Kind::VmMapRam;
+    break;
+  case spec::AreaKind::VmapBlock:
+    r.kind = AreaRow::Kind::Block;
+    break;
+  case spec::AreaKind::Lazy:
+    break;
   }
+  return r;
+}
+
+std::vector<AreaRow> spec_areas(const spec::VmallocSpec &sp) {
+  std::vector<AreaRow> out;
+  for (const spec::Area &a : sp.areas())
+    out.push_back(spec_row(a));
+  return out;
 }
 
 std::string row_text(const std::vector<AreaRow> &rows, std::size_t i, const char *none) {
   return i < rows.size() ? rows[i].to_string() : none;
 }
 
-} // namespace
+// Runs after every op: compares the rows as they come, gathering none.
+bool same_areas(const Kernel &k, const spec::VmallocSpec &sp) {
+  EngineRows rows(k);
+  AreaRow e;
+  for (const spec::Area &a : sp.areas())
+    if (!rows.next(e) || !(e == spec_row(a)))
+      return false;
+  return !rows.next(e);
+}
 
-std::string SpecTarget::compare_state(const Kernel &k) const {
-  // Runs after every op: the rows go into buffers kept from call to call.
-  thread_local std::vector<AreaRow> e, s;
-  engine_areas(k, e);
-  spec_areas(spec_, s);
+// The first row where the two lists differ, described; empty if none.
+std::string first_area_difference(const Kernel &k, const spec::VmallocSpec &sp) {
+  const std::vector<AreaRow> e = engine_areas(k), s = spec_areas(sp);
   for (std::size_t i = 0; i < std::max(e.size(), s.size()); ++i)
     if (i >= e.size() || i >= s.size() || !(e[i] == s[i]))
       return "area " + std::to_string(i) + ": engine " + row_text(e, i, "(none)") + ", spec " +
              row_text(s, i, "(none)");
+  return {};
+}
+
+} // namespace
+
+std::string SpecTarget::compare_state(const Kernel &k) const {
+  if (!same_areas(k, spec_))
+    return first_area_difference(k, spec_);
   if (k.vmalloc().vmap_lazy_nr() != spec_.vmap_lazy_nr())
     return "vmap_lazy_nr: engine " + std::to_string(k.vmalloc().vmap_lazy_nr()) + ", spec " +
            std::to_string(spec_.vmap_lazy_nr());
@@ -738,9 +784,7 @@ std::string SpecTarget::compare_state(const Kernel &k) const {
 }
 
 std::string SpecTarget::state_diff(const Kernel &k) const {
-  std::vector<AreaRow> e, s;
-  engine_areas(k, e);
-  spec_areas(spec_, s);
+  const std::vector<AreaRow> e = engine_areas(k), s = spec_areas(spec_);
   std::string out = "areas (engine | spec):";
   for (std::size_t i = 0; i < std::max(e.size(), s.size()); ++i) {
     const bool same = i < e.size() && i < s.size() && e[i] == s[i];

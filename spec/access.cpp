@@ -3,6 +3,7 @@
 #include "spec/vmalloc_spec.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 
@@ -241,45 +242,70 @@ long VmallocSpec::vwrite(std::span<const std::uint8_t> buf, u64 addr) {
 // ---- /proc/vmallocinfo
 // ------------------------------------------------------------------------------
 
+namespace {
+
+// printf's "%016llx": exactly 16 digits, as a u64 has no more.
+void append_hex16(std::string &out, u64 v) {
+  char digits[16];
+  for (int i = 15; i >= 0; --i, v >>= 4)
+    digits[i] = "0123456789abcdef"[v & 15];
+  out.append(digits, sizeof digits);
+}
+
+// printf's "%*llu".
+void append_decimal(std::string &out, u64 v, std::size_t width) {
+  char digits[20];
+  const std::size_t len =
+      static_cast<std::size_t>(std::to_chars(digits, digits + sizeof digits, v).ptr - digits);
+  if (len < width)
+    out.append(width - len, ' ');
+  out.append(digits, len);
+}
+
+} // namespace
+
 std::string VmallocSpec::vmallocinfo() const {
   std::string out;
+  std::vector<u64> per_node(cfg_.nodes);
   for (const Area &a : areas_) {
-    char head[96];
-    std::snprintf(head, sizeof head, "0x%016llx-0x%016llx %7llu",
-                  static_cast<unsigned long long>(a.start), static_cast<unsigned long long>(a.end),
-                  static_cast<unsigned long long>(a.size()));
+    if (a.kind == AreaKind::VmArea && (a.flags & VM_UNINITIALIZED) != 0)
+      continue;
+    // "0x%016llx-0x%016llx %7llu"
+    out += "0x";
+    append_hex16(out, a.start);
+    out += "-0x";
+    append_hex16(out, a.end);
+    out += ' ';
+    append_decimal(out, a.size(), 7);
     if (a.kind == AreaKind::Lazy) {
-      out += std::string(head) + " unpurged vm_area\n";
+      out += " unpurged vm_area\n";
       continue;
     }
     if (a.kind != AreaKind::VmArea) {
-      out += std::string(head) + " vm_map_ram\n";
+      out += " vm_map_ram\n";
       continue;
     }
-    if ((a.flags & VM_UNINITIALIZED) != 0)
-      continue;
-    std::string line = head;
     if (!a.caller.empty())
-      line += " " + a.caller;
+      out.append(" ").append(a.caller);
     if (!a.pages.empty())
-      line += " pages=" + std::to_string(a.pages.size());
+      out.append(" pages=").append(std::to_string(a.pages.size()));
     if ((a.flags & VM_IOREMAP) != 0)
-      line += " ioremap";
+      out += " ioremap";
     if ((a.flags & VM_ALLOC) != 0)
-      line += " vmalloc";
+      out += " vmalloc";
     if ((a.flags & VM_MAP) != 0)
-      line += " vmap";
+      out += " vmap";
     if ((a.flags & VM_USERMAP) != 0)
-      line += " user";
+      out += " user";
     if ((a.flags & VM_VPAGES) != 0)
-      line += " vpages";
-    std::vector<u64> per_node(cfg_.nodes, 0);
+      out += " vpages";
+    std::fill(per_node.begin(), per_node.end(), 0);
     for (u64 f : a.pages)
       ++per_node[frames_.at(f).node];
     for (unsigned n = 0; n < cfg_.nodes; ++n)
       if (per_node[n] != 0)
-        line += " N" + std::to_string(n) + "=" + std::to_string(per_node[n]);
-    out += line + "\n";
+        out += " N" + std::to_string(n) + "=" + std::to_string(per_node[n]);
+    out += "\n";
   }
   return out;
 }

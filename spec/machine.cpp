@@ -214,6 +214,49 @@ std::optional<u64> VmallocSpec::alloc_frame(int node, Gfp gfp, unsigned order, F
   return frames_.add(std::move(f));
 }
 
+bool VmallocSpec::alloc_frames(int node, Gfp gfp, u64 n, std::vector<u64> &out) {
+  const bool nofail = (gfp & __GFP_NOFAIL) != 0;
+  u64 &fail_left = fail_remaining_[static_cast<unsigned>(FailKind::AllocPage)];
+  for (u64 taken = 0; taken < n;) {
+    // Page by page, alloc_frame takes from the first zone on the zonelist
+    // with a free page, and that zone stays the first until it is empty. So
+    // take a run from it: up to its free pages, and short of the page an
+    // injected failure is due on (fail_left == k: the k-th page fails).
+    const std::optional<Loc> loc = pick_location(node, gfp, 0);
+    u64 run = 0;
+    if (loc) {
+      run = std::min(n - taken, free_[loc->first][static_cast<unsigned>(loc->second)]);
+      if (!nofail && fail_left != 0)
+        run = std::min(run, fail_left - 1);
+    }
+    if (run == 0) {
+      // No zone has a free page, or the injected failure is due on this
+      // one: alloc_frame itself decides (and reports) this page.
+      const std::optional<u64> f = alloc_frame(node, gfp, 0, FailKind::AllocPage);
+      if (!f)
+        return false;
+      out.push_back(*f);
+      ++taken;
+      continue;
+    }
+    free_[loc->first][static_cast<unsigned>(loc->second)] -= run;
+    if (!nofail && fail_left != 0)
+      fail_left -= run;
+    out.reserve(out.size() + run); // one run per zone at most: few reallocations
+    const u64 first = frames_.add_n(run, [&loc, gfp] {
+      Frame f;
+      f.node = loc->first;
+      f.zone = loc->second;
+      f.zero = (gfp & __GFP_ZERO) != 0;
+      return f;
+    });
+    for (u64 i = 0; i < run; ++i)
+      out.push_back(first + i);
+    taken += run;
+  }
+  return true;
+}
+
 void VmallocSpec::free_frame(u64 frame) {
   const Frame &f = frames_.at(frame);
   const unsigned n = f.node, z = static_cast<unsigned>(f.zone);
@@ -237,25 +280,23 @@ u64 VmallocSpec::nr_free_total() const {
 // allocation on node 0 (NORMAL then DMA32, then the next node).
 bool VmallocSpec::ensure_tables(u64 va) {
   struct Level {
-    u64 level;
+    unsigned level;
     unsigned shift;
   };
   static constexpr Level kFive[] = {{4, 48}, {3, 39}, {2, 30}, {1, 21}};
-  // Tables are never freed, so once the PTE table of va's 2 MiB exists all
-  // the levels above it do too (mapping a large area asks page by page).
-  if (tables_.count((u64{1} << 58) | (va >> 21)) != 0)
-    return true;
   const std::span<const Level> levels = cfg_.paging_levels == 5
                                             ? std::span<const Level>(kFive)
                                             : std::span<const Level>(kFive + 1, 3);
   for (const Level &l : levels) {
-    const u64 key = (l.level << 58) | (va >> l.shift);
-    if (tables_.count(key) != 0)
+    std::vector<u64> &tables = tables_[l.level];
+    const u64 index = va >> l.shift;
+    const auto at = std::lower_bound(tables.begin(), tables.end(), index);
+    if (at != tables.end() && *at == index)
       continue;
     const std::optional<Loc> loc = alloc_block(0, GFP_KERNEL | __GFP_ZERO, 0, FailKind::PageTable);
     if (!loc)
       return false;
-    tables_.insert(key);
+    tables.insert(at, index);
     table_locs_[loc->first][static_cast<unsigned>(loc->second)] += 1;
     ++table_pages_;
   }

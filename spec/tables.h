@@ -25,11 +25,23 @@ namespace vmcheck::spec {
 template <typename T> class IdTable {
 public:
   u64 add(T item) {
-    if (next_ % kChunk == 0)
-      chunks_.emplace_back().reserve(kChunk);
-    chunks_.back().emplace_back(std::move(item));
-    ++live_;
-    return ++next_;
+    return add_n(1, [&item] { return std::move(item); });
+  }
+  // Adds n items, each make(), under consecutive ids; returns the first.
+  template <typename Make> u64 add_n(u64 n, Make make) {
+    const u64 first = next_ + 1;
+    for (u64 left = n; left != 0;) {
+      if (next_ % kChunk == 0)
+        chunks_.emplace_back().reserve(kChunk);
+      // As many as fit in the last chunk.
+      const u64 k = std::min(left, kChunk - next_ % kChunk);
+      for (u64 i = 0; i < k; ++i)
+        chunks_.back().emplace_back(make());
+      next_ += k;
+      left -= k;
+    }
+    live_ += n;
+    return first;
   }
   T *find(u64 id) {
     std::optional<T> *s = slot(id);
@@ -85,11 +97,9 @@ public:
   }
   // Maps frames[i] at start + i pages; none of those pages may be mapped.
   void insert_run(u64 start, std::span<const u64> frames) {
-    std::vector<Entry> run;
-    run.reserve(frames.size());
+    const auto run = entries_.insert(lower(start), frames.size(), Entry{});
     for (std::size_t i = 0; i < frames.size(); ++i)
-      run.emplace_back(start + i * PAGE_SIZE, frames[i]);
-    entries_.insert(lower(start), run.begin(), run.end());
+      run[static_cast<std::ptrdiff_t>(i)] = {start + i * PAGE_SIZE, frames[i]};
   }
   // Unmaps every page in [start, end).
   void erase(u64 start, u64 end) { entries_.erase(lower(start), lower(end)); }

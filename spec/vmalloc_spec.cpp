@@ -427,15 +427,17 @@ u64 VmallocSpec::vmalloc_range(u64 size, u64 align, u64 start, u64 end, Gfp gfp,
     return 0;
   }
   const u64 aligned = page_align_wrap(size);
-  const std::string failure = "vmalloc: allocation failure: " + std::to_string(size) + " bytes";
+  const auto failure = [size] {
+    return "vmalloc: allocation failure: " + std::to_string(size) + " bytes";
+  };
   if (aligned == 0 || aligned / PAGE_SIZE > totalram_pages()) {
-    warn_alloc(gfp, fn, failure);
+    warn_alloc(gfp, fn, failure());
     return 0;
   }
   const std::optional<u64> addr = get_vm_area_node(
       aligned, align, VM_ALLOC | VM_UNINITIALIZED | vm_flags, start, end, gfp, caller);
   if (!addr) {
-    warn_alloc(gfp, fn, failure);
+    warn_alloc(gfp, fn, failure());
     return 0;
   }
   return vmalloc_area_node(*addr, gfp, node);
@@ -482,21 +484,12 @@ u64 VmallocSpec::vmalloc_area_node(u64 addr, Gfp gfp, int node) {
 
   // Pages come from the asked node (or this CPU's), falling back along the
   // zonelist; failures are reported once, below, so each page is NOWARN.
-  const int page_node = node_or_current(node);
   std::vector<u64> pages;
-  bool ok = true;
-  for (u64 i = 0; i < nr_pages && ok; ++i) {
-    const std::optional<u64> f = alloc_frame(page_node, gfp | __GFP_NOWARN, 0, FailKind::AllocPage);
-    if (f)
-      pages.push_back(*f);
-    ok = f.has_value();
-  }
+  bool ok = alloc_frames(node_or_current(node), gfp | __GFP_NOWARN, nr_pages, pages);
   Area &area = *area_at(addr);
   area.pages = std::move(pages);
-  if (ok) {
-    const std::vector<u64> frames = area.pages;
-    ok = map_frames(addr, frames, "vmap_pte_range") == 0;
-  }
+  if (ok)
+    ok = map_frames(addr, area.pages, "vmap_pte_range") == 0;
   if (!ok) {
     const Area &failed = *area_at(addr);
     warn_alloc(gfp, fn,

@@ -422,6 +422,10 @@ private:
   std::optional<u64> alloc_frame(int node, Gfp gfp, unsigned order, FailKind kind,
                                  const std::optional<Loc> *seen = nullptr,
                                  std::string *why = nullptr);
+  // n order-0 frames appended to `out`, exactly as n calls of
+  // alloc_frame(node, gfp, 0, FailKind::AllocPage) would take them; false
+  // at the first that fails (reported as alloc_frame reports it).
+  bool alloc_frames(int node, Gfp gfp, u64 n, std::vector<u64> &out);
   void free_frame(u64 frame);
   bool ensure_tables(u64 va);
   // Maps one frame per page from start; 0, -ENOMEM or -EBUSY. A frame id 0
@@ -499,9 +503,10 @@ private:
   IdTable<Frame> frames_; // allocated page blocks the spec follows (id 0: "no page")
   std::map<u64, HandlePage> handles_;
 
-  // Page tables: the root exists from boot; a lower table is identified by
-  // (level << 58) | (va >> coverage shift) and is never freed.
-  std::set<u64> tables_;
+  // Page tables: the root exists from boot; below it, tables_[level] (1:
+  // PTE, 2: PMD, 3: PUD, 4: P4D) holds va >> (the shift of what one table
+  // of that level covers) for each of its tables, sorted. Never freed.
+  std::array<std::vector<u64>, 5> tables_;
   u64 table_pages_ = 0;
   std::vector<std::array<u64, kNumZones>> table_locs_; // table pages per (node, zone)
   PteMap ptes_; // mapped kernel page VA -> frame id (may be freed: contents unknown)

@@ -254,6 +254,29 @@ TEST(SpecVmalloc, pages_come_from_the_current_cpus_node_or_the_asked_one_and_zon
   EXPECT_EQ(s.check(), "");
 }
 
+// A small machine: node 0 is 1024 DMA32 pages (one the boot page-table
+// root), node 1 1024 NORMAL pages; blocks of 512 and 256 leave node 0 255.
+VmallocSpec small_machine_with_255_pages_on_node_0() {
+  SpecConfig c;
+  c.mem_per_node = 4 * MiB;
+  VmallocSpec s(c);
+  s.vmalloc_init();
+  EXPECT_TRUE(s.alloc_pages(1, GFP_KERNEL, 9));
+  EXPECT_TRUE(s.alloc_pages(2, GFP_KERNEL, 8));
+  EXPECT_EQ(s.nr_free(0, Zone::DMA32), 255u);
+  EXPECT_EQ(s.nr_free(1, Zone::Normal), 1024u);
+  return s;
+}
+
+TEST(SpecVmalloc, a_vmalloc_that_empties_a_node_goes_on_down_the_zonelist_page_by_page) {
+  VmallocSpec s = small_machine_with_255_pages_on_node_0();
+  ASSERT_TRUE(s.vmalloc(400 * P));
+  EXPECT_EQ(s.nr_free(0, Zone::DMA32), 0u);
+  EXPECT_EQ(s.nr_free(1, Zone::Normal), 1024u - 145 - 3); // the rest, then PUD + PMD + PTE table
+  EXPECT_NE(s.vmallocinfo().find("pages=400 vmalloc N0=255 N1=145"), std::string::npos);
+  EXPECT_EQ(s.check(), "");
+}
+
 TEST(SpecVmalloc, memory_geometry_puts_half_of_node_0_below_4_gib) {
   VmallocSpec s;
   EXPECT_EQ(s.totalram_pages(), 262144u);
@@ -359,6 +382,23 @@ TEST(SpecFaults, a_failed_second_page_frees_the_first_and_leaves_a_lazy_area) {
   const auto d = s.take_diags();
   ASSERT_EQ(d.size(), 1u); // the page allocations themselves are __GFP_NOWARN
   EXPECT_EQ(d[0].reason, "vmalloc: allocation failure, allocated 4096 of 16384 bytes");
+  EXPECT_EQ(s.check(), "");
+}
+
+TEST(SpecFaults, an_injected_page_failure_lands_on_its_page_across_nodes) {
+  VmallocSpec s = small_machine_with_255_pages_on_node_0();
+  const u64 free_before = s.nr_free_total();
+  s.fail_nth(FailKind::AllocPage, 300);
+  EXPECT_EQ(s.vmalloc(400 * P), 0u);
+  EXPECT_EQ(s.nr_free_total(), free_before);
+  const auto d = s.take_diags();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason, "vmalloc: allocation failure, allocated " + std::to_string(299 * P) +
+                             " of " + std::to_string(401 * P) + " bytes");
+  // __GFP_NOFAIL pages skip the fail point, which stays armed.
+  s.fail_nth(FailKind::AllocPage, 2);
+  EXPECT_NE(s.__vmalloc(3 * P, GFP_KERNEL | __GFP_NOFAIL, PAGE_KERNEL), 0u);
+  EXPECT_EQ(s.vmalloc(2 * P), 0u);
   EXPECT_EQ(s.check(), "");
 }
 
