@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -296,6 +297,25 @@ TEST(PageTables, check_reports_an_entry_pointing_outside_memory) {
   const PteRef ref = r.pt.walk(r.pt.kernel_root(), kVa);
   r.pt.set_entry(ref.slot_pa, (r.mem.max_pfn() << PAGE_SHIFT) | PAGE_KERNEL);
   EXPECT_NE(r.pt.check().find("outside memory"), std::string::npos) << r.pt.check();
+}
+
+// check() skips the parts of a table that PhysMem says are zero: an entry
+// written straight into physical memory, into a part of a table that was
+// empty when the last check passed, must still be seen.
+TEST(PageTables, check_sees_an_entry_written_straight_into_physical_memory_after_a_passing_check) {
+  Rig r;
+  ASSERT_EQ(r.pt.map_page(r.pt.kernel_root(), kVa, r.data_page(), PAGE_KERNEL), 0);
+  ASSERT_EQ(r.pt.check(), "");
+  const u64 table_pa = r.pt.walk(r.pt.kernel_root(), kVa).slot_pa & ~(PAGE_SIZE - 1);
+  const u64 outside = (r.mem.max_pfn() << PAGE_SHIFT) | PAGE_KERNEL;
+  r.mem.write_u64(table_pa + 400 * 8, outside);
+  EXPECT_NE(r.pt.check().find("entry 400 of table"), std::string::npos) << r.pt.check();
+  r.mem.write_u64(table_pa + 400 * 8, 0);
+  ASSERT_EQ(r.pt.check(), "");
+  std::uint8_t bytes[8];
+  std::memcpy(bytes, &outside, sizeof bytes);
+  r.mem.write(table_pa + 200 * 8, bytes);
+  EXPECT_NE(r.pt.check().find("entry 200 of table"), std::string::npos) << r.pt.check();
 }
 
 TEST(PageTables, check_reports_a_user_root_whose_kernel_half_diverged) {

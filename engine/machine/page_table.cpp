@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdio>
 #include <cstring>
 #include <span>
@@ -54,25 +55,48 @@ u64 entry_at(const std::uint8_t *table, unsigned i) {
   return v;
 }
 
-// The index of the first present entry of `table` in [i, hi], or hi + 1.
-// Most of a table is empty, so from each multiple of eight on, whole groups
-// of eight entries without a present one are passed over with one test.
-unsigned next_present(const std::uint8_t *table, unsigned i, unsigned hi) {
-  while (i <= hi && !present(entry_at(table, i))) {
-    ++i;
-    while ((i & 7) == 0 && i + 7 <= hi) {
-      u64 any = 0;
-      for (unsigned k = 0; k < 8; ++k)
-        any |= entry_at(table, i + k);
-      if (present(any))
-        break;
-      i += 8;
-    }
-  }
-  return i;
+// Entries per group of PhysMem::frame_nonzero_groups.
+constexpr unsigned kGroupEntries = PhysMem::kGroupBytes / sizeof(u64);
+static_assert(kEntries == 64 * kGroupEntries);
+
+// The groups (bits of TableView::groups) that hold entries of [lo, hi].
+std::uint64_t groups_between(unsigned lo, unsigned hi) {
+  return (~std::uint64_t{0} << (lo / kGroupEntries)) &
+         (~std::uint64_t{0} >> (63 - hi / kGroupEntries));
 }
 
 } // namespace
+
+// The index of the first present entry of `table` in [i, hi], or hi + 1.
+// Most of a table is empty: the groups of entries that are all zero are
+// passed over by their bit in `groups`, without reading them.
+unsigned PageTables::next_present(const TableView &table, unsigned i, unsigned hi) {
+  while (i <= hi) {
+    const std::uint64_t from_here = table.groups >> (i / kGroupEntries);
+    if (from_here == 0)
+      return hi + 1;
+    if (const unsigned skip = static_cast<unsigned>(std::countr_zero(from_here)); skip != 0) {
+      i = (i / kGroupEntries + skip) * kGroupEntries;
+      continue;
+    }
+    for (const unsigned group_last = std::min(hi, i | (kGroupEntries - 1)); i <= group_last; ++i)
+      if (present(entry_at(table.bytes, i)))
+        return i;
+  }
+  return hi + 1;
+}
+
+template <typename Fn>
+void PageTables::for_each_present(const TableView &table, unsigned lo, unsigned hi, Fn &&fn) {
+  for (std::uint64_t groups = table.groups & groups_between(lo, hi); groups != 0;
+       groups &= groups - 1) {
+    const unsigned g = static_cast<unsigned>(std::countr_zero(groups)) * kGroupEntries;
+    const unsigned last = std::min(hi, g + kGroupEntries - 1);
+    for (unsigned i = std::max(lo, g); i <= last; ++i)
+      if (const u64 v = entry_at(table.bytes, i); present(v))
+        fn(i, v);
+  }
+}
 
 PageTables::PageTables(PhysMem &mem, PageAllocator &alloc, DiagLog &diag, unsigned levels)
     : mem_(mem), alloc_(alloc), diag_(diag), levels_(levels == 5 ? 5 : 4),
@@ -179,15 +203,16 @@ void PageTables::read_table(Pfn table, unsigned lo, unsigned hi, u64 *out) const
 }
 
 bool PageTables::known_empty(Pfn table) const {
-  std::uint8_t fill = 0;
-  return mem_.frame_uniform(table, fill) && fill == 0;
+  return mem_.frame_nonzero_groups(table) == 0;
 }
 
-const std::uint8_t *PageTables::table_bytes(Pfn table, TableBuf &buf) const {
-  if (const std::uint8_t *bytes = mem_.frame_bytes(table))
-    return bytes;
+PageTables::TableView PageTables::view(Pfn table, TableBuf &buf, bool snapshot) const {
+  const std::uint64_t groups = mem_.frame_nonzero_groups(table);
+  if (!snapshot)
+    if (const std::uint8_t *bytes = mem_.frame_bytes(table))
+      return {bytes, groups};
   read_table(table, 0, kEntries - 1, buf.data());
-  return reinterpret_cast<const std::uint8_t *>(buf.data());
+  return {reinterpret_cast<const std::uint8_t *>(buf.data()), groups};
 }
 
 int PageTables::descend_alloc(Pfn root, u64 va, unsigned level, Pfn *table) {
@@ -384,22 +409,17 @@ void PageTables::leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 l
   // With Snapshot, a copy of the entries: fn may clear leaves of this very
   // table. Without, fn only reads and the entries are read in place.
   TableBuf buf;
-  const std::uint8_t *e = nullptr;
-  if (Snapshot) {
-    read_table(table, 0, kEntries - 1, buf.data());
-    e = reinterpret_cast<const std::uint8_t *>(buf.data());
-  } else {
-    e = table_bytes(table, buf);
-  }
+  const TableView e = view(table, buf, Snapshot);
   if (level == 1) {
     // A PTE table, where nearly every leaf is: each present entry is a
     // 4 KiB leaf below `base`, nothing to descend into.
-    for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi))
-      fn(base + u64{i} * PAGE_SIZE, PteRef{slot_of(table, i), entry_at(e, i), 1});
+    for_each_present(e, lo, hi, [&](unsigned i, u64 v) {
+      fn(base + u64{i} * PAGE_SIZE, PteRef{slot_of(table, i), v, 1});
+    });
     return;
   }
   for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi)) {
-    const u64 v = entry_at(e, i);
+    const u64 v = entry_at(e.bytes, i);
     const u64 va = level == levels_ ? sign_extend(u64{i} * span) : base + u64{i} * span;
     if (level == 1 || is_huge_leaf(v, level))
       fn(va, PteRef{slot_of(table, i), v, level});
@@ -466,18 +486,17 @@ std::string PageTables::check_table(Pfn table, unsigned level, unsigned lo, unsi
   if (known_empty(table))
     return {};
   TableBuf buf;
-  const std::uint8_t *e = table_bytes(table, buf);
+  const TableView e = view(table, buf, false);
   if (level == 1) {
     // A PTE table, the bulk of the tables: only a failing one is searched
     // again for the message below.
     bool bad = false;
-    for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi))
-      bad |= !mem_.pfn_valid(entry_pfn(entry_at(e, i)));
+    for_each_present(e, lo, hi, [&](unsigned, u64 v) { bad |= !mem_.pfn_valid(entry_pfn(v)); });
     if (!bad)
       return {};
   }
   for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi)) {
-    const u64 v = entry_at(e, i);
+    const u64 v = entry_at(e.bytes, i);
     if (!mem_.pfn_valid(entry_pfn(v)))
       return "level " + std::to_string(level) + " entry " + std::to_string(i) + " of table pfn " +
              hex(table) + " points outside memory: " + hex(v);

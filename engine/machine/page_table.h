@@ -135,12 +135,23 @@ private:
   // leaf is in the way) when it cannot be.
   std::optional<Pfn> ensure_pte_table(Pfn root, u64 va);
   void read_table(Pfn table, unsigned lo, unsigned hi, u64 *out) const;
-  // The bytes of all of a table's entries: read in place from the frame
-  // when it has a host buffer, else read into `buf`. Only for sweeps that
-  // write nothing while they read.
-  const std::uint8_t *table_bytes(Pfn table, std::array<u64, PTRS_PER_TABLE> &buf) const;
-  // O(1): the table's frame is known to hold only zero entries without
-  // reading it (a fresh __GFP_ZERO table nothing was written to).
+  // A table's entries as a sweep reads them: all of their bytes, and which
+  // groups of eight entries hold a non-zero one (bit g: entries 8g..8g+7,
+  // PhysMem::frame_nonzero_groups).
+  struct TableView {
+    const std::uint8_t *bytes;
+    std::uint64_t groups;
+  };
+  // The bytes are read in place from the frame when it has a host buffer
+  // and `snapshot` is false (for sweeps that write nothing while they
+  // read), else copied into `buf`.
+  TableView view(Pfn table, std::array<u64, PTRS_PER_TABLE> &buf, bool snapshot) const;
+  // The index of the first present entry of `table` in [i, hi], or hi + 1.
+  static unsigned next_present(const TableView &table, unsigned i, unsigned hi);
+  // fn(i, entry) for every present entry i of `table` in [lo, hi], in order.
+  template <typename Fn>
+  static void for_each_present(const TableView &table, unsigned lo, unsigned hi, Fn &&fn);
+  // O(1): the table's frame holds only zero entries.
   bool known_empty(Pfn table) const;
   // The canonical [first, last] for_each_leaf walks, or false if empty.
   bool leaf_range(u64 start, u64 end, u64 &first, u64 &last) const;

@@ -130,6 +130,7 @@ public:
       if (f.data) { // the common case: a page table already written
         std::memcpy(f.data.get() + (pa & (PAGE_SIZE - 1)), &v, sizeof v);
         f.digest_valid = false;
+        f.note_written((pa & (PAGE_SIZE - 1)) / kGroupBytes, v != 0);
         return;
       }
     }
@@ -156,6 +157,19 @@ public:
     const Frame *f = frame(pfn);
     return f ? f->data.get() : nullptr;
   }
+  // A frame's bytes in 64 groups of kGroupBytes: bit g of frame_nonzero_groups
+  // is set when group g (bytes [g * 64, g * 64 + 64)) holds a non-zero byte,
+  // clear when all 64 read 0. O(1): kept up to date by every write, so a
+  // sweep of a mostly empty page table looks only at the groups in use.
+  static constexpr u64 kGroupBytes = PAGE_SIZE / 64;
+  std::uint64_t frame_nonzero_groups(Pfn pfn) const {
+    if (pfn - base_pfn_ >= total_pages())
+      throw_bad_pfn("frame_nonzero_groups", pfn);
+    const Frame *f = frame(pfn);
+    if (f && f->data)
+      return f->nonzero;
+    return (f ? f->fill : kUninitByte) != 0 ? ~std::uint64_t{0} : 0;
+  }
 
   // Hash of every page record and every frame's contents, in PFN order.
   // Untouched sections contribute nothing, so the cost follows what the run
@@ -178,13 +192,26 @@ private:
   // non-null buffer holds all PAGE_SIZE bytes and is counted in backed_.
   // digest caches the digest of data while digest_valid; every write clears
   // it (frames are reachable only through PhysMem's own methods, so none is
-  // missed).
+  // missed). With data, bit g of nonzero is set exactly when group g of data
+  // holds a non-zero byte: every method that changes data (write, write_u64,
+  // copy_frame; fill_frame drops data) updates it in the same step.
   struct Frame {
     std::unique_ptr<std::uint8_t[]> data;
     mutable std::uint64_t digest = 0;
+    std::uint64_t nonzero = 0;
     std::uint8_t fill = kUninitByte;
     mutable bool digest_valid = false;
     std::uint64_t content_digest() const;
+    // After a write into group g: `nonzero_value` says whether what was
+    // written holds a non-zero byte. A zero write may have emptied the
+    // group, which then is read again to know.
+    void note_written(u64 g, bool nonzero_value) {
+      if (nonzero_value)
+        nonzero |= std::uint64_t{1} << g;
+      else
+        recount_group(g);
+    }
+    void recount_group(u64 g);
   };
   // One MAX_ORDER block of records and frames, created on first mutable use.
   struct Section {
