@@ -380,15 +380,44 @@ void PageTables::for_each_leaf(Pfn root, u64 start, u64 end,
     leaves_in<true>(resolve(root), levels_, 0, first, last, fn);
 }
 
-std::vector<std::pair<u64, Pfn>> PageTables::leaf_pfns(Pfn root, u64 start, u64 end,
-                                                       std::size_t expected) const {
-  std::vector<std::pair<u64, Pfn>> out;
-  out.reserve(expected);
+std::optional<u64> PageTables::first_leaf_from(Pfn root, u64 start, u64 end) const {
+  std::optional<u64> found;
   u64 first = 0, last = 0;
-  auto add = [&out](u64 va, const PteRef &r) { out.emplace_back(va, r.pfn()); };
+  // Leaves come in address order: the first that starts inside is the one.
+  auto note = [&found, start](u64 va, const PteRef &) {
+    if (!found && va >= start)
+      found = va;
+  };
   if (leaf_range(start, end, first, last))
-    leaves_in<false>(resolve(root), levels_, 0, first, last, add);
-  return out;
+    leaves_in<false>(resolve(root), levels_, 0, first, last, note);
+  return found;
+}
+
+std::size_t PageTables::mapped_prefix(Pfn root, u64 va, std::span<const Pfn> pfns) const {
+  TableBuf buf;
+  std::size_t i = 0;
+  while (i < pfns.size()) {
+    const u64 cur = va + u64{i} * PAGE_SIZE;
+    const PteRef r = walk(root, cur);
+    if (!r.present())
+      return i;
+    if (r.level != 1) {
+      // A huge leaf: it matches where it starts, and every later page it
+      // covers is a page no leaf starts at.
+      if ((cur & (r.page_size() - 1)) != 0 || r.pfn() != pfns[i])
+        return i;
+      ++i;
+      continue;
+    }
+    // The rest of this PTE table, compared entry by entry.
+    const TableView t = view(r.slot_pa >> PAGE_SHIFT, buf, false);
+    for (unsigned k = index(cur, 1); k < kEntries && i < pfns.size(); ++k, ++i) {
+      const u64 v = entry_at(t.bytes, k);
+      if (!present(v) || entry_pfn(v) != pfns[i])
+        return i;
+    }
+  }
+  return i;
 }
 
 template <bool Snapshot, typename Fn>

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -106,11 +107,15 @@ public:
   // rewrite leaves but must not free tables.
   void for_each_leaf(Pfn root, u64 start, u64 end,
                      const std::function<void(u64 va, const PteRef &)> &fn) const;
-  // (va, pfn) of every present leaf in [start, end), in address order: what
-  // for_each_leaf visits, gathered without a call per leaf. `expected`:
-  // how many the caller expects (room reserved up front; any count works).
-  std::vector<std::pair<u64, Pfn>> leaf_pfns(Pfn root, u64 start, u64 end,
-                                             std::size_t expected = 0) const;
+  // The address of the first present leaf for_each_leaf(root, start, end)
+  // would visit that starts at or above `start` (a huge leaf that begins
+  // below it does not count); nullopt when there is none.
+  std::optional<u64> first_leaf_from(Pfn root, u64 start, u64 end) const;
+  // How many of pfns, from the first on, are mapped in order from va: the
+  // first i for which no present leaf starts at va + i pages mapping
+  // pfns[i] (a huge leaf counts where it starts), or pfns.size(). The PTE
+  // tables are compared in place, one descent per table.
+  std::size_t mapped_prefix(Pfn root, u64 va, std::span<const Pfn> pfns) const;
   // Free the user-half tables that map nothing in [start, end) (free_pgtables).
   void free_empty_tables(Pfn root, u64 start, u64 end);
 
