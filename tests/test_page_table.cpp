@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -316,6 +317,17 @@ TEST(PageTables, check_sees_an_entry_written_straight_into_physical_memory_after
   std::memcpy(bytes, &outside, sizeof bytes);
   r.mem.write(table_pa + 200 * 8, bytes);
   EXPECT_NE(r.pt.check().find("entry 200 of table"), std::string::npos) << r.pt.check();
+}
+
+TEST(PageTables, check_reports_a_pte_table_whose_page_record_no_longer_says_page_table) {
+  Rig r;
+  ASSERT_EQ(r.pt.map_page(r.pt.kernel_root(), kVa, r.data_page(), PAGE_KERNEL), 0);
+  ASSERT_EQ(r.pt.check(), "");
+  const Pfn table = r.pt.walk(r.pt.kernel_root(), kVa).slot_pa >> PAGE_SHIFT;
+  r.mem.page(table).owner = PageOwner::Kernel;
+  char pfn[24];
+  std::snprintf(pfn, sizeof pfn, "0x%llx", static_cast<unsigned long long>(table));
+  EXPECT_EQ(r.pt.check(), "table pfn " + std::string(pfn) + " has owner kernel refcount 1");
 }
 
 TEST(PageTables, check_reports_a_user_root_whose_kernel_half_diverged) {

@@ -168,6 +168,9 @@ private:
   u64 free_subtree(Pfn table, unsigned level);
   std::string check_table(Pfn table, unsigned level, unsigned lo, unsigned hi,
                           std::vector<Pfn> &seen) const;
+  // Whether check_table(table, 1, 0, PTRS_PER_TABLE - 1, ...) would pass
+  // (without adding the table to its `seen`): the fast path of check().
+  bool pte_table_ok(Pfn table) const;
   void hash_table(StateHasher &h, Pfn table, unsigned level, unsigned lo, unsigned hi) const;
 
   PhysMem &mem_;
