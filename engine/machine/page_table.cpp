@@ -411,13 +411,21 @@ std::size_t PageTables::mapped_prefix(Pfn root, u64 va, std::span<const Pfn> pfn
     }
     // The rest of this PTE table, compared entry by entry.
     const TableView t = view(r.slot_pa >> PAGE_SHIFT, buf, false);
-    const unsigned first = index(cur, 1);
-    const std::size_t n = std::min<std::size_t>(kEntries - first, pfns.size() - i);
-    for (std::size_t k = 0; k < n; ++k) {
-      const u64 v = entry_at(t.bytes, first + static_cast<unsigned>(k));
-      if (!present(v) || entry_pfn(v) != pfns[i + k])
-        return i + k;
-    }
+    // Mismatches are OR-ed over the whole stretch first (no branch per
+    // entry); only a stretch that has one is searched for the first.
+    const std::uint8_t *entries = t.bytes + std::size_t{index(cur, 1)} * sizeof(u64);
+    const std::size_t n = std::min<std::size_t>(kEntries - index(cur, 1), pfns.size() - i);
+    const auto mismatch = [&](std::size_t k) {
+      const u64 v = entry_at(entries, static_cast<unsigned>(k));
+      return (~v & _PAGE_PRESENT) | (entry_pfn(v) ^ pfns[i + k]);
+    };
+    u64 any = 0;
+    for (std::size_t k = 0; k < n; ++k)
+      any |= mismatch(k);
+    if (any != 0)
+      for (std::size_t k = 0;; ++k)
+        if (mismatch(k) != 0)
+          return i + k;
     i += n;
   }
   return i;
@@ -455,7 +463,7 @@ void PageTables::leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 l
     const u64 va = level == levels_ ? sign_extend(u64{i} * span) : base + u64{i} * span;
     if (level == 1 || is_huge_leaf(v, level))
       fn(va, PteRef{slot_of(table, i), v, level});
-    else
+    else if (!known_empty(entry_pfn(v))) // most PTE tables of a long range: no call
       leaves_in<Snapshot>(entry_pfn(v), level - 1, va, first, last, fn);
   }
 }
@@ -589,7 +597,9 @@ std::string PageTables::check() const {
         return "root pfn " + hex(r) + " kernel entry " + std::to_string(i + kKernelFirst) + " is " +
                hex(u[i]) + ", init_mm has " + hex(k[i]);
   }
-  std::sort(seen.begin(), seen.end());
+  // Tables are mostly allocated in the order the walk meets them.
+  if (!std::is_sorted(seen.begin(), seen.end()))
+    std::sort(seen.begin(), seen.end());
   if (auto dup = std::adjacent_find(seen.begin(), seen.end()); dup != seen.end())
     return "table pfn " + hex(*dup) + " is linked twice";
   if (seen.size() != table_pages_)
