@@ -106,6 +106,26 @@ public:
     return fresh_page(pfn);
   }
 
+  // The index of the first of pfns whose record `bad` holds for, or
+  // pfns.size(): peek() over a list, with one section lookup per run of
+  // pfns in the same section. A pfn outside memory throws as peek() does.
+  template <typename Bad> std::size_t first_record(std::span<const Pfn> pfns, Bad bad) const {
+    const Section *s = nullptr;
+    u64 s_index = ~u64{0};
+    for (std::size_t i = 0; i < pfns.size(); ++i) {
+      const u64 off = pfns[i] - base_pfn_;
+      if (off >= total_pages_)
+        throw_bad_pfn("page", pfns[i]);
+      if ((off >> kSectionShift) != s_index) {
+        s_index = off >> kSectionShift;
+        s = sections_[s_index].get();
+      }
+      if (bad(s != nullptr ? s->pages[pfns[i] & (kSectionPages - 1)] : fresh_page(pfns[i])))
+        return i;
+    }
+    return pfns.size();
+  }
+
   // ---- frame contents (pa = physical address) --------------------------------
   // Reads/writes may cross frame boundaries. Precondition: the whole range is
   // valid memory (callers check pfn_valid); violations throw KernelBug.

@@ -856,12 +856,17 @@ std::string Vmalloc::check() const {
   if (backend_ == Backend::Modern) {
     if (auto e = free_.check(); !e.empty())
       return "free space: " + e;
-    std::vector<std::pair<u64, u64>> pieces;
-    pieces.reserve(free_.size() + reserved.size());
-    free_.for_each([&](const Range &r) { pieces.push_back({r.start, r.end}); });
+    // Both lists are sorted by start (free_.check() proved the free one),
+    // so merging them sorts the pieces.
+    std::vector<std::pair<u64, u64>> free_pieces, reserved_pieces, pieces;
+    free_pieces.reserve(free_.size());
+    free_.for_each([&](const Range &r) { free_pieces.push_back({r.start, r.end}); });
+    reserved_pieces.reserve(reserved.size());
     for (const auto &[s, va] : reserved)
-      pieces.push_back({va->va_start, va->va_end});
-    std::sort(pieces.begin(), pieces.end());
+      reserved_pieces.push_back({va->va_start, va->va_end});
+    pieces.resize(free_pieces.size() + reserved_pieces.size());
+    std::merge(free_pieces.begin(), free_pieces.end(), reserved_pieces.begin(),
+               reserved_pieces.end(), pieces.begin());
     u64 cur = lo;
     for (const auto &[s, e] : pieces) {
       if (s != cur)
@@ -918,12 +923,13 @@ std::string Vmalloc::check() const {
       const std::size_t pages = std::min<std::size_t>(vm.nr_pages, in_range);
       const std::size_t mapped =
           pt.mapped_prefix(pt.kernel_root(), vm.addr, std::span(vm.pages.data(), pages));
-      for (std::size_t i = 0; i < mapped; ++i) {
-        const Page &pg = m_.mem().peek(vm.pages[i]);
-        if (pg.refcount == 0 || pg.owner != PageOwner::Vmalloc)
-          return "vmalloc page " + std::to_string(i) + " of " + hex(vm.addr) +
-                 " is not owned by the area";
-      }
+      const std::size_t owned =
+          m_.mem().first_record(std::span(vm.pages.data(), mapped), [](const Page &pg) {
+            return pg.refcount == 0 || pg.owner != PageOwner::Vmalloc;
+          });
+      if (owned < mapped)
+        return "vmalloc page " + std::to_string(owned) + " of " + hex(vm.addr) +
+               " is not owned by the area";
       if (mapped < vm.nr_pages)
         return "vmalloc page " + std::to_string(mapped) + " of " + hex(vm.addr) + " is not mapped";
     }
