@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
@@ -56,7 +57,6 @@ using RecordHead = std::uint32_t __attribute__((vector_size(16)));
 static_assert(offsetof(Page, refcount) == 0 && offsetof(Page, mapcount) == 4 &&
               offsetof(Page, flags) == 8 && offsetof(Page, owner) == 12 && sizeof(PageOwner) == 1 &&
               sizeof(Page) >= sizeof(RecordHead));
-constexpr RecordHead kOwnerLane = {0, 0, 0, 0xff};
 
 RecordHead head_of(const Page &p) {
   RecordHead v;
@@ -75,26 +75,37 @@ std::uint32_t tail_bits(const Page &p) {
 // a stretch with a bit set in refcount, mapcount, flags or owner is
 // searched.
 std::optional<Pfn> first_not_free_tail(std::span<const Page> records, Pfn base, u64 from, u64 to) {
+  // Aligned loads: the records of a section start 16-byte aligned and are
+  // 32 bytes each (PhysMem::section_pages).
+  static_assert(sizeof(Page) % 16 == 0);
+  const Page *aligned = std::assume_aligned<16>(records.data());
   RecordHead any = {};
   for (u64 i = from; i < to; ++i)
-    any |= head_of(records[i]);
+    any |= head_of(aligned[i]);
   any &= RecordHead{~0u, ~0u, ~0u, 0xff};
   if ((any[0] | any[1] | any[2] | any[3]) == 0)
     return std::nullopt;
   return first_bad(records, base, from, to, [](const Page &p) { return tail_bits(p) != 0; });
 }
 
+// The same 16 bytes as bytes: byte 8 is the low byte of flags (PG_buddy's),
+// byte 12 the owner.
+using RecordBytes = std::uint8_t __attribute__((vector_size(16)));
+static_assert(PG_buddy < 0x100);
+
 // In no free block: the record must not say free. PG_buddy is looked for
-// in the OR of all flags, owner Free (0) by a compare per record.
+// in the OR of all flags bytes, owner Free (0) in the bytewise minimum.
 std::optional<Pfn> first_said_free(std::span<const Page> records, Pfn base, u64 from, u64 to) {
-  RecordHead flags = {}, free_owner = {};
+  RecordBytes any = {};
+  RecordBytes least = ~any;
   for (u64 i = from; i < to; ++i) {
-    const RecordHead v = head_of(records[i]);
-    flags |= v;
-    free_owner |= reinterpret_cast<RecordHead>((v & kOwnerLane) == RecordHead{});
+    RecordBytes v;
+    std::memcpy(&v, &records[i], sizeof v);
+    any |= v;
+    least = v < least ? v : least;
   }
   static_assert(static_cast<unsigned>(PageOwner::Free) == 0);
-  if ((flags[2] & PG_buddy) == 0 && free_owner[3] == 0)
+  if ((any[8] & PG_buddy) == 0 && least[12] != 0)
     return std::nullopt;
   return first_bad(records, base, from, to, [](const Page &p) {
     return (p.flags & PG_buddy) != 0 || p.owner == PageOwner::Free;

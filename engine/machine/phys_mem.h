@@ -202,7 +202,8 @@ public:
   std::vector<std::size_t> touched_sections() const;
   std::size_t nr_sections() const { return sections_.size(); }
   // The page records of a touched section, in PFN order (a sweep without
-  // a lookup per page).
+  // a lookup per page); the first is 16-byte aligned (so is every record:
+  // a Page is 32 bytes).
   std::span<const Page> section_pages(std::size_t section) const;
 
 private:
@@ -235,7 +236,7 @@ private:
   };
   // One MAX_ORDER block of records and frames, created on first mutable use.
   struct Section {
-    Page pages[kSectionPages];
+    alignas(16) Page pages[kSectionPages]; // section_pages() promises 16
     Frame frames[kSectionPages];
     Section();
   };
