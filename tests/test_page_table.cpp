@@ -330,6 +330,18 @@ TEST(PageTables, check_reports_a_pte_table_whose_page_record_no_longer_says_page
   EXPECT_EQ(r.pt.check(), "table pfn " + std::string(pfn) + " has owner kernel refcount 1");
 }
 
+// A PTE table whose frame was filled with one byte has no buffer to sweep:
+// check() judges it the slow way, and counts it once.
+TEST(PageTables, check_judges_a_pte_table_filled_with_one_byte_by_its_entries) {
+  Rig r;
+  ASSERT_EQ(r.pt.map_page(r.pt.kernel_root(), kVa, r.data_page(), PAGE_KERNEL), 0);
+  const Pfn table = r.pt.walk(r.pt.kernel_root(), kVa).slot_pa >> PAGE_SHIFT;
+  r.mem.fill_frame(table, 0x5a); // entries without _PAGE_PRESENT
+  EXPECT_EQ(r.pt.check(), "");
+  r.mem.fill_frame(table, 0xff); // present entries pointing past the end of memory
+  EXPECT_NE(r.pt.check().find("level 1 entry 0 of table"), std::string::npos) << r.pt.check();
+}
+
 TEST(PageTables, check_reports_a_user_root_whose_kernel_half_diverged) {
   Rig r;
   auto user = r.pt.create_root();

@@ -458,14 +458,13 @@ void PageTables::leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 l
     });
     return;
   }
-  for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi)) {
-    const u64 v = entry_at(e.bytes, i);
+  for_each_present(e, lo, hi, [&](unsigned i, u64 v) {
     const u64 va = level == levels_ ? sign_extend(u64{i} * span) : base + u64{i} * span;
-    if (level == 1 || is_huge_leaf(v, level))
+    if (is_huge_leaf(v, level))
       fn(va, PteRef{slot_of(table, i), v, level});
     else if (!known_empty(entry_pfn(v))) // most PTE tables of a long range: no call
       leaves_in<Snapshot>(entry_pfn(v), level - 1, va, first, last, fn);
-  }
+  });
 }
 
 void PageTables::free_empty_tables(Pfn root, u64 start, u64 end) {
@@ -534,6 +533,22 @@ std::string PageTables::check_table(Pfn table, unsigned level, unsigned lo, unsi
     for_each_present(e, lo, hi, [&](unsigned, u64 v) { bad |= !mem_.pfn_valid(entry_pfn(v)); });
     if (!bad)
       return {};
+  }
+  if (level == 2) {
+    // A PMD table: every PTE table below it checked on the fast path in
+    // one sweep; on any doubt, the sweep below redoes it and words the
+    // failure.
+    const std::size_t mark = seen.size();
+    bool ok = true;
+    for_each_present(e, lo, hi, [&](unsigned, u64 v) {
+      if (!mem_.pfn_valid(entry_pfn(v)))
+        ok = false;
+      else if (!is_huge_leaf(v, level) && (ok &= pte_table_ok(entry_pfn(v))))
+        seen.push_back(entry_pfn(v));
+    });
+    if (ok)
+      return {};
+    seen.resize(mark);
   }
   for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi)) {
     const u64 v = entry_at(e.bytes, i);
