@@ -572,13 +572,13 @@ std::string PageTables::check_table(Pfn table, unsigned level, unsigned lo, unsi
 bool PageTables::pte_table_ok(Pfn table) const {
   if (!mem_.pfn_valid(table))
     return false;
-  const Page &p = mem_.peek(table);
-  if (p.owner != PageOwner::PageTable || p.refcount < 1)
+  const PhysMem::FrameView f = mem_.frame_view(table);
+  if (f.page->owner != PageOwner::PageTable || f.page->refcount < 1)
     return false;
-  const std::uint64_t groups = mem_.frame_nonzero_groups(table);
+  const std::uint64_t groups = f.nonzero_groups;
   if (groups == 0)
     return true;
-  const std::uint8_t *bytes = mem_.frame_bytes(table);
+  const std::uint8_t *bytes = f.bytes;
   if (bytes == nullptr)
     return false; // uniform non-zero bytes: rare, left to check_table
   // Every present entry inside memory, tested a group at a time without a

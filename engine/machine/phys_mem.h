@@ -177,6 +177,23 @@ public:
     const Frame *f = frame(pfn);
     return f ? f->data.get() : nullptr;
   }
+  // A frame as a page-table sweep looks at it, found with one lookup: its
+  // record (peek), frame_nonzero_groups and frame_bytes.
+  struct FrameView {
+    const Page *page;
+    std::uint64_t nonzero_groups;
+    const std::uint8_t *bytes;
+  };
+  FrameView frame_view(Pfn pfn) const {
+    if (pfn - base_pfn_ >= total_pages())
+      throw_bad_pfn("frame_view", pfn);
+    const Section *s = section(pfn);
+    if (s == nullptr)
+      return {&fresh_page(pfn), kUninitByte != 0 ? ~std::uint64_t{0} : 0, nullptr};
+    const Frame &f = s->frames[pfn & (kSectionPages - 1)];
+    const std::uint64_t groups = f.data ? f.nonzero : f.fill != 0 ? ~std::uint64_t{0} : 0;
+    return {&s->pages[pfn & (kSectionPages - 1)], groups, f.data.get()};
+  }
   // A frame's bytes in 64 groups of kGroupBytes: bit g of frame_nonzero_groups
   // is set when group g (bytes [g * 64, g * 64 + 64)) holds a non-zero byte,
   // clear when all 64 read 0. O(1): kept up to date by every write, so a
