@@ -375,6 +375,16 @@ TEST(PageAlloc, check_names_the_first_bad_frame_of_each_kind_of_stretch) {
   r.mem.page(*a + 3).owner = PageOwner::Kernel;
   r.mem.page(*a + 3).flags = PG_tail;
   ASSERT_EQ(r.alloc.check(), "");
+  // An allocated page whose record carries the buddy flag.
+  r.mem.page(*a + 2).flags = PG_tail | PG_buddy;
+  EXPECT_EQ(r.alloc.check(), hex(*a + 2) + " is in no free block but its record says free");
+  r.mem.page(*a + 2).flags = PG_tail;
+  ASSERT_EQ(r.alloc.check(), "");
+  // A tail of a free block that names an owner.
+  r.mem.page(*a + 5).owner = PageOwner::Vmalloc;
+  EXPECT_EQ(r.alloc.check(), hex(*a + 5) + " inside a free block has a non-free record");
+  r.mem.page(*a + 5).owner = PageOwner::Free;
+  ASSERT_EQ(r.alloc.check(), "");
   // Two tails of free blocks mapped by user space: the lower one is named.
   r.mem.page(*a + 700).mapcount = 1;
   r.mem.page(*a + 9).mapcount = 1;

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -296,6 +298,48 @@ TEST(PageTables, check_reports_an_entry_pointing_outside_memory) {
   const PteRef ref = r.pt.walk(r.pt.kernel_root(), kVa);
   r.pt.set_entry(ref.slot_pa, (r.mem.max_pfn() << PAGE_SHIFT) | PAGE_KERNEL);
   EXPECT_NE(r.pt.check().find("outside memory"), std::string::npos) << r.pt.check();
+}
+
+// check() skips the parts of a table that PhysMem says are zero: an entry
+// written straight into physical memory, into a part of a table that was
+// empty when the last check passed, must still be seen.
+TEST(PageTables, check_sees_an_entry_written_straight_into_physical_memory_after_a_passing_check) {
+  Rig r;
+  ASSERT_EQ(r.pt.map_page(r.pt.kernel_root(), kVa, r.data_page(), PAGE_KERNEL), 0);
+  ASSERT_EQ(r.pt.check(), "");
+  const u64 table_pa = r.pt.walk(r.pt.kernel_root(), kVa).slot_pa & ~(PAGE_SIZE - 1);
+  const u64 outside = (r.mem.max_pfn() << PAGE_SHIFT) | PAGE_KERNEL;
+  r.mem.write_u64(table_pa + 400 * 8, outside);
+  EXPECT_NE(r.pt.check().find("entry 400 of table"), std::string::npos) << r.pt.check();
+  r.mem.write_u64(table_pa + 400 * 8, 0);
+  ASSERT_EQ(r.pt.check(), "");
+  std::uint8_t bytes[8];
+  std::memcpy(bytes, &outside, sizeof bytes);
+  r.mem.write(table_pa + 200 * 8, bytes);
+  EXPECT_NE(r.pt.check().find("entry 200 of table"), std::string::npos) << r.pt.check();
+}
+
+TEST(PageTables, check_reports_a_pte_table_whose_page_record_no_longer_says_page_table) {
+  Rig r;
+  ASSERT_EQ(r.pt.map_page(r.pt.kernel_root(), kVa, r.data_page(), PAGE_KERNEL), 0);
+  ASSERT_EQ(r.pt.check(), "");
+  const Pfn table = r.pt.walk(r.pt.kernel_root(), kVa).slot_pa >> PAGE_SHIFT;
+  r.mem.page(table).owner = PageOwner::Kernel;
+  char pfn[24];
+  std::snprintf(pfn, sizeof pfn, "0x%llx", static_cast<unsigned long long>(table));
+  EXPECT_EQ(r.pt.check(), "table pfn " + std::string(pfn) + " has owner kernel refcount 1");
+}
+
+// A PTE table whose frame was filled with one byte has no buffer to sweep:
+// check() judges it the slow way, and counts it once.
+TEST(PageTables, check_judges_a_pte_table_filled_with_one_byte_by_its_entries) {
+  Rig r;
+  ASSERT_EQ(r.pt.map_page(r.pt.kernel_root(), kVa, r.data_page(), PAGE_KERNEL), 0);
+  const Pfn table = r.pt.walk(r.pt.kernel_root(), kVa).slot_pa >> PAGE_SHIFT;
+  r.mem.fill_frame(table, 0x5a); // entries without _PAGE_PRESENT
+  EXPECT_EQ(r.pt.check(), "");
+  r.mem.fill_frame(table, 0xff); // present entries pointing past the end of memory
+  EXPECT_NE(r.pt.check().find("level 1 entry 0 of table"), std::string::npos) << r.pt.check();
 }
 
 TEST(PageTables, check_reports_a_user_root_whose_kernel_half_diverged) {

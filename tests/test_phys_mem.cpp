@@ -161,6 +161,39 @@ TEST(PhysMem, copy_frame_duplicates_data_and_uniform_frames) {
   EXPECT_EQ(m.backed_frames(), 1u);
 }
 
+// Page-table sweeps skip the groups frame_nonzero_groups calls zero, so it
+// must follow every way a frame's bytes can change.
+TEST(PhysMem, nonzero_groups_follow_every_kind_of_write) {
+  PhysMem m(1, 8 * MiB);
+  const Pfn a = m.min_pfn(), b = a + 1;
+  const u64 pa = a << PAGE_SHIFT;
+  EXPECT_EQ(m.frame_nonzero_groups(a), ~u64{0}); // never written: the uninitialised byte
+  m.zero_frame(a);
+  EXPECT_EQ(m.frame_nonzero_groups(a), 0u);
+  m.write_u64(pa + 3 * 64 + 8, 0x1001);
+  EXPECT_EQ(m.frame_nonzero_groups(a), u64{1} << 3);
+  m.write_u64(pa + 5 * 64, 7);
+  m.write_u64(pa + 3 * 64 + 8, 0); // group 3 is empty again, group 5 is not
+  EXPECT_EQ(m.frame_nonzero_groups(a), u64{1} << 5);
+  const std::vector<std::uint8_t> bytes = {0, 0, 9};
+  m.write(pa + 2 * 64 - 2, bytes); // the 9 lands in group 2, the zeros in group 1
+  EXPECT_EQ(m.frame_nonzero_groups(a), (u64{1} << 2) | (u64{1} << 5));
+  const std::vector<std::uint8_t> zeros(130, 0);
+  m.write(pa + 2 * 64 - 1, zeros); // groups 1, 2 and 3 all zero
+  EXPECT_EQ(m.frame_nonzero_groups(a), u64{1} << 5);
+  m.copy_frame(b, a);
+  EXPECT_EQ(m.frame_nonzero_groups(b), u64{1} << 5);
+  m.write_u64(pa + 63 * 64 + 56, ~u64{0}); // the last word of the frame
+  EXPECT_EQ(m.frame_nonzero_groups(a), (u64{1} << 5) | (u64{1} << 63));
+  m.fill_frame(a, 0xab);
+  EXPECT_EQ(m.frame_nonzero_groups(a), ~u64{0});
+  m.zero_frame(a);
+  EXPECT_EQ(m.frame_nonzero_groups(a), 0u);
+  m.fill_frame(b, 1);
+  m.write_u64(b << PAGE_SHIFT, 0); // a backed frame made from a filled one
+  EXPECT_EQ(m.frame_nonzero_groups(b), ~u64{0});
+}
+
 TEST(PhysMem, hash_changes_when_one_byte_of_a_frame_changes) {
   PhysMem m(2, 4 * MiB);
   const u64 before = hash_of(m);

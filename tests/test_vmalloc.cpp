@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 namespace vmcheck {
 namespace {
 
@@ -486,6 +488,102 @@ TEST_F(VmallocTest, a_purge_flushes_stale_translations_before_the_va_is_reused) 
   v.purge_vmap_area_lazy();
   EXPECT_TRUE(m.mmu().stale_entries().empty());
   EXPECT_EQ(v.vmalloc(PAGE_SIZE), a);
+}
+
+// ---- check() sees corruption made below the API ------------------------------------------
+
+// Each test corrupts the state the way a buggy engine could, through the
+// lowest layer (a raw write into a page-table frame, an edit of a page
+// record), after a check that passed, and expects the next check to name it.
+struct VmallocCheck : ::testing::Test {
+  Kernel k{config()};
+  Vmalloc &v = k.vmalloc();
+  Machine &m = k.machine();
+
+  // The physical address of va's PTE (its PTE table must exist).
+  u64 pte_slot(u64 va) {
+    const PteRef r = m.pt().walk(m.pt().kernel_root(), va);
+    EXPECT_EQ(r.level, 1u);
+    return r.slot_pa;
+  }
+  void raw_map(u64 va, Pfn pfn) {
+    m.mem().write_u64(pte_slot(va), (pfn << PAGE_SHIFT) | PAGE_KERNEL);
+  }
+  static std::string hex(u64 v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+    return buf;
+  }
+};
+
+TEST_F(VmallocCheck, a_pte_written_into_free_va_is_outside_every_live_area) {
+  const u64 a = v.vmalloc(2 * PAGE_SIZE);
+  ASSERT_EQ(k.check(), "");
+  raw_map(a + 8 * PAGE_SIZE, v.find_vm_area(a)->pages[0]);
+  EXPECT_EQ(k.check(), "vmalloc: PTE at " + hex(a + 8 * PAGE_SIZE) + " outside every live area");
+}
+
+TEST_F(VmallocCheck, a_pte_written_into_a_lazily_freed_area_is_outside_every_live_area) {
+  const u64 a = v.vmalloc(PAGE_SIZE);
+  const u64 b = v.vmalloc(PAGE_SIZE);
+  const Pfn page = v.find_vm_area(b)->pages[0];
+  v.vfree(a);
+  ASSERT_EQ(v.lazy_areas().count(a), 1u);
+  ASSERT_EQ(k.check(), "");
+  raw_map(a, page);
+  EXPECT_EQ(k.check(), "vmalloc: PTE at " + hex(a) + " outside every live area");
+}
+
+TEST_F(VmallocCheck, the_first_pte_outside_every_live_area_is_the_one_reported) {
+  const u64 a = v.vmalloc(PAGE_SIZE);
+  const u64 b = v.vmalloc(PAGE_SIZE);
+  const Pfn page = v.find_vm_area(a)->pages[0];
+  v.vfree(b);
+  ASSERT_EQ(k.check(), "");
+  raw_map(b + 5 * PAGE_SIZE, page);
+  raw_map(b + 9 * PAGE_SIZE, page);
+  raw_map(b, page);
+  EXPECT_EQ(k.check(), "vmalloc: PTE at " + hex(b) + " outside every live area");
+}
+
+TEST_F(VmallocCheck, a_mapped_guard_page_is_reported) {
+  const u64 a = v.vmalloc(2 * PAGE_SIZE);
+  ASSERT_EQ(k.check(), "");
+  raw_map(a + 2 * PAGE_SIZE, v.find_vm_area(a)->pages[0]);
+  EXPECT_EQ(k.check(), "vmalloc: guard page of " + hex(a) + " is mapped");
+}
+
+TEST_F(VmallocCheck, a_vmalloc_page_unmapped_or_remapped_in_any_pte_table_is_reported) {
+  // 600 pages from VMALLOC_START: the area's PTEs lie in two PTE tables.
+  const u64 a = v.vmalloc(600 * PAGE_SIZE);
+  ASSERT_EQ(a, kStart);
+  const VmStruct &vm = *v.find_vm_area(a);
+  ASSERT_EQ(k.check(), "");
+  m.mem().write_u64(pte_slot(a + 550 * PAGE_SIZE), 0);
+  EXPECT_EQ(k.check(), "vmalloc: vmalloc page 550 of " + hex(a) + " is not mapped");
+  raw_map(a + 550 * PAGE_SIZE, vm.pages[550]);
+  ASSERT_EQ(k.check(), "");
+  raw_map(a + 3 * PAGE_SIZE, vm.pages[4]);
+  EXPECT_EQ(k.check(), "vmalloc: vmalloc page 3 of " + hex(a) + " is not mapped");
+  raw_map(a + 3 * PAGE_SIZE, vm.pages[3]);
+  ASSERT_EQ(k.check(), "");
+  raw_map(a + 511 * PAGE_SIZE, vm.pages[512]);
+  EXPECT_EQ(k.check(), "vmalloc: vmalloc page 511 of " + hex(a) + " is not mapped");
+}
+
+TEST_F(VmallocCheck, a_vmalloc_page_record_that_lost_its_owner_is_reported_in_page_order) {
+  const u64 a = v.vmalloc(700 * PAGE_SIZE);
+  const VmStruct &vm = *v.find_vm_area(a);
+  ASSERT_EQ(k.check(), "");
+  m.mem().page(vm.pages[600]).owner = PageOwner::Kernel;
+  EXPECT_EQ(k.check(), "vmalloc: vmalloc page 600 of " + hex(a) + " is not owned by the area");
+  // An earlier page that is not mapped comes first; at the same page, the
+  // mapping is reported.
+  m.mem().write_u64(pte_slot(a + 600 * PAGE_SIZE), 0);
+  m.mem().write_u64(pte_slot(a + 650 * PAGE_SIZE), 0);
+  EXPECT_EQ(k.check(), "vmalloc: vmalloc page 600 of " + hex(a) + " is not mapped");
+  m.mem().page(vm.pages[20]).owner = PageOwner::User;
+  EXPECT_EQ(k.check(), "vmalloc: vmalloc page 20 of " + hex(a) + " is not owned by the area");
 }
 
 // ---- the legacy (2.6) backend --------------------------------------------------------

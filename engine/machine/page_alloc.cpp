@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
@@ -46,6 +48,22 @@ std::optional<Pfn> first_bad(std::span<const Page> records, Pfn base, u64 from, 
       return base + i;
 }
 
+// The first 16 bytes of a record as four 32-bit lanes: refcount, mapcount,
+// flags, and owner in the low byte of the last (order and padding above
+// it). The sweeps below read thousands of records per check; a GCC/Clang
+// vector lets them combine whole records with a few instructions each
+// instead of testing field by field.
+using RecordHead = std::uint32_t __attribute__((vector_size(16)));
+static_assert(offsetof(Page, refcount) == 0 && offsetof(Page, mapcount) == 4 &&
+              offsetof(Page, flags) == 8 && offsetof(Page, owner) == 12 && sizeof(PageOwner) == 1 &&
+              sizeof(Page) >= sizeof(RecordHead));
+
+RecordHead head_of(const Page &p) {
+  RecordHead v;
+  std::memcpy(&v, &p, sizeof v);
+  return v;
+}
+
 // The fields that must all be zero in a free block's tail record, OR-ed.
 std::uint32_t tail_bits(const Page &p) {
   return p.flags | p.refcount | static_cast<std::uint32_t>(p.mapcount) |
@@ -53,19 +71,42 @@ std::uint32_t tail_bits(const Page &p) {
 }
 
 // Inside a free block but not its head: the record must be blank. The
-// stretch's fields are OR-ed together first (no compare per record); only
-// a stretch with a bit set is searched.
+// stretch's records are OR-ed together first (no compare per record); only
+// a stretch with a bit set in refcount, mapcount, flags or owner is
+// searched.
 std::optional<Pfn> first_not_free_tail(std::span<const Page> records, Pfn base, u64 from, u64 to) {
-  std::uint32_t bits = 0;
+  // Aligned loads: the records of a section start 16-byte aligned and are
+  // 32 bytes each (PhysMem::section_pages).
+  static_assert(sizeof(Page) % 16 == 0);
+  const Page *aligned = std::assume_aligned<16>(records.data());
+  RecordHead any = {};
   for (u64 i = from; i < to; ++i)
-    bits |= tail_bits(records[i]);
-  if (bits == 0)
+    any |= head_of(aligned[i]);
+  any &= RecordHead{~0u, ~0u, ~0u, 0xff};
+  if ((any[0] | any[1] | any[2] | any[3]) == 0)
     return std::nullopt;
   return first_bad(records, base, from, to, [](const Page &p) { return tail_bits(p) != 0; });
 }
 
-// In no free block: the record must not say free.
+// The same 16 bytes as bytes: byte 8 is the low byte of flags (PG_buddy's),
+// byte 12 the owner.
+using RecordBytes = std::uint8_t __attribute__((vector_size(16)));
+static_assert(PG_buddy < 0x100);
+
+// In no free block: the record must not say free. PG_buddy is looked for
+// in the OR of all flags bytes, owner Free (0) in the bytewise minimum.
 std::optional<Pfn> first_said_free(std::span<const Page> records, Pfn base, u64 from, u64 to) {
+  RecordBytes any = {};
+  RecordBytes least = ~any;
+  for (u64 i = from; i < to; ++i) {
+    RecordBytes v;
+    std::memcpy(&v, &records[i], sizeof v);
+    any |= v;
+    least = v < least ? v : least;
+  }
+  static_assert(static_cast<unsigned>(PageOwner::Free) == 0);
+  if ((any[8] & PG_buddy) == 0 && least[12] != 0)
+    return std::nullopt;
   return first_bad(records, base, from, to, [](const Page &p) {
     return (p.flags & PG_buddy) != 0 || p.owner == PageOwner::Free;
   });

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdio>
 #include <cstring>
 #include <span>
@@ -54,25 +55,48 @@ u64 entry_at(const std::uint8_t *table, unsigned i) {
   return v;
 }
 
-// The index of the first present entry of `table` in [i, hi], or hi + 1.
-// Most of a table is empty, so from each multiple of eight on, whole groups
-// of eight entries without a present one are passed over with one test.
-unsigned next_present(const std::uint8_t *table, unsigned i, unsigned hi) {
-  while (i <= hi && !present(entry_at(table, i))) {
-    ++i;
-    while ((i & 7) == 0 && i + 7 <= hi) {
-      u64 any = 0;
-      for (unsigned k = 0; k < 8; ++k)
-        any |= entry_at(table, i + k);
-      if (present(any))
-        break;
-      i += 8;
-    }
-  }
-  return i;
+// Entries per group of PhysMem::frame_nonzero_groups.
+constexpr unsigned kGroupEntries = PhysMem::kGroupBytes / sizeof(u64);
+static_assert(kEntries == 64 * kGroupEntries);
+
+// The groups (bits of TableView::groups) that hold entries of [lo, hi].
+std::uint64_t groups_between(unsigned lo, unsigned hi) {
+  return (~std::uint64_t{0} << (lo / kGroupEntries)) &
+         (~std::uint64_t{0} >> (63 - hi / kGroupEntries));
 }
 
 } // namespace
+
+// The index of the first present entry of `table` in [i, hi], or hi + 1.
+// Most of a table is empty: the groups of entries that are all zero are
+// passed over by their bit in `groups`, without reading them.
+unsigned PageTables::next_present(const TableView &table, unsigned i, unsigned hi) {
+  while (i <= hi) {
+    const std::uint64_t from_here = table.groups >> (i / kGroupEntries);
+    if (from_here == 0)
+      return hi + 1;
+    if (const unsigned skip = static_cast<unsigned>(std::countr_zero(from_here)); skip != 0) {
+      i = (i / kGroupEntries + skip) * kGroupEntries;
+      continue;
+    }
+    for (const unsigned group_last = std::min(hi, i | (kGroupEntries - 1)); i <= group_last; ++i)
+      if (present(entry_at(table.bytes, i)))
+        return i;
+  }
+  return hi + 1;
+}
+
+template <typename Fn>
+void PageTables::for_each_present(const TableView &table, unsigned lo, unsigned hi, Fn &&fn) {
+  for (std::uint64_t groups = table.groups & groups_between(lo, hi); groups != 0;
+       groups &= groups - 1) {
+    const unsigned g = static_cast<unsigned>(std::countr_zero(groups)) * kGroupEntries;
+    const unsigned last = std::min(hi, g + kGroupEntries - 1);
+    for (unsigned i = std::max(lo, g); i <= last; ++i)
+      if (const u64 v = entry_at(table.bytes, i); present(v))
+        fn(i, v);
+  }
+}
 
 PageTables::PageTables(PhysMem &mem, PageAllocator &alloc, DiagLog &diag, unsigned levels)
     : mem_(mem), alloc_(alloc), diag_(diag), levels_(levels == 5 ? 5 : 4),
@@ -179,15 +203,16 @@ void PageTables::read_table(Pfn table, unsigned lo, unsigned hi, u64 *out) const
 }
 
 bool PageTables::known_empty(Pfn table) const {
-  std::uint8_t fill = 0;
-  return mem_.frame_uniform(table, fill) && fill == 0;
+  return mem_.frame_nonzero_groups(table) == 0;
 }
 
-const std::uint8_t *PageTables::table_bytes(Pfn table, TableBuf &buf) const {
-  if (const std::uint8_t *bytes = mem_.frame_bytes(table))
-    return bytes;
+PageTables::TableView PageTables::view(Pfn table, TableBuf &buf, bool snapshot) const {
+  const std::uint64_t groups = mem_.frame_nonzero_groups(table);
+  if (!snapshot)
+    if (const std::uint8_t *bytes = mem_.frame_bytes(table))
+      return {bytes, groups};
   read_table(table, 0, kEntries - 1, buf.data());
-  return reinterpret_cast<const std::uint8_t *>(buf.data());
+  return {reinterpret_cast<const std::uint8_t *>(buf.data()), groups};
 }
 
 int PageTables::descend_alloc(Pfn root, u64 va, unsigned level, Pfn *table) {
@@ -355,15 +380,55 @@ void PageTables::for_each_leaf(Pfn root, u64 start, u64 end,
     leaves_in<true>(resolve(root), levels_, 0, first, last, fn);
 }
 
-std::vector<std::pair<u64, Pfn>> PageTables::leaf_pfns(Pfn root, u64 start, u64 end,
-                                                       std::size_t expected) const {
-  std::vector<std::pair<u64, Pfn>> out;
-  out.reserve(expected);
+std::optional<u64> PageTables::first_leaf_from(Pfn root, u64 start, u64 end) const {
+  std::optional<u64> found;
   u64 first = 0, last = 0;
-  auto add = [&out](u64 va, const PteRef &r) { out.emplace_back(va, r.pfn()); };
+  // Leaves come in address order: the first that starts inside is the one.
+  auto note = [&found, start](u64 va, const PteRef &) {
+    if (!found && va >= start)
+      found = va;
+  };
   if (leaf_range(start, end, first, last))
-    leaves_in<false>(resolve(root), levels_, 0, first, last, add);
-  return out;
+    leaves_in<false>(resolve(root), levels_, 0, first, last, note);
+  return found;
+}
+
+std::size_t PageTables::mapped_prefix(Pfn root, u64 va, std::span<const Pfn> pfns) const {
+  TableBuf buf;
+  std::size_t i = 0;
+  while (i < pfns.size()) {
+    const u64 cur = va + u64{i} * PAGE_SIZE;
+    const PteRef r = walk(root, cur);
+    if (!r.present())
+      return i;
+    if (r.level != 1) {
+      // A huge leaf: it matches where it starts, and every later page it
+      // covers is a page no leaf starts at.
+      if ((cur & (r.page_size() - 1)) != 0 || r.pfn() != pfns[i])
+        return i;
+      ++i;
+      continue;
+    }
+    // The rest of this PTE table, compared entry by entry.
+    const TableView t = view(r.slot_pa >> PAGE_SHIFT, buf, false);
+    // Mismatches are OR-ed over the whole stretch first (no branch per
+    // entry); only a stretch that has one is searched for the first.
+    const std::uint8_t *entries = t.bytes + std::size_t{index(cur, 1)} * sizeof(u64);
+    const std::size_t n = std::min<std::size_t>(kEntries - index(cur, 1), pfns.size() - i);
+    const auto mismatch = [&](std::size_t k) {
+      const u64 v = entry_at(entries, static_cast<unsigned>(k));
+      return (~v & _PAGE_PRESENT) | (entry_pfn(v) ^ pfns[i + k]);
+    };
+    u64 any = 0;
+    for (std::size_t k = 0; k < n; ++k)
+      any |= mismatch(k);
+    if (any != 0)
+      for (std::size_t k = 0;; ++k)
+        if (mismatch(k) != 0)
+          return i + k;
+    i += n;
+  }
+  return i;
 }
 
 template <bool Snapshot, typename Fn>
@@ -384,28 +449,22 @@ void PageTables::leaves_in(Pfn table, unsigned level, u64 base, u64 first, u64 l
   // With Snapshot, a copy of the entries: fn may clear leaves of this very
   // table. Without, fn only reads and the entries are read in place.
   TableBuf buf;
-  const std::uint8_t *e = nullptr;
-  if (Snapshot) {
-    read_table(table, 0, kEntries - 1, buf.data());
-    e = reinterpret_cast<const std::uint8_t *>(buf.data());
-  } else {
-    e = table_bytes(table, buf);
-  }
+  const TableView e = view(table, buf, Snapshot);
   if (level == 1) {
     // A PTE table, where nearly every leaf is: each present entry is a
     // 4 KiB leaf below `base`, nothing to descend into.
-    for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi))
-      fn(base + u64{i} * PAGE_SIZE, PteRef{slot_of(table, i), entry_at(e, i), 1});
+    for_each_present(e, lo, hi, [&](unsigned i, u64 v) {
+      fn(base + u64{i} * PAGE_SIZE, PteRef{slot_of(table, i), v, 1});
+    });
     return;
   }
-  for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi)) {
-    const u64 v = entry_at(e, i);
+  for_each_present(e, lo, hi, [&](unsigned i, u64 v) {
     const u64 va = level == levels_ ? sign_extend(u64{i} * span) : base + u64{i} * span;
-    if (level == 1 || is_huge_leaf(v, level))
+    if (is_huge_leaf(v, level))
       fn(va, PteRef{slot_of(table, i), v, level});
-    else
+    else if (!known_empty(entry_pfn(v))) // most PTE tables of a long range: no call
       leaves_in<Snapshot>(entry_pfn(v), level - 1, va, first, last, fn);
-  }
+  });
 }
 
 void PageTables::free_empty_tables(Pfn root, u64 start, u64 end) {
@@ -466,26 +525,74 @@ std::string PageTables::check_table(Pfn table, unsigned level, unsigned lo, unsi
   if (known_empty(table))
     return {};
   TableBuf buf;
-  const std::uint8_t *e = table_bytes(table, buf);
+  const TableView e = view(table, buf, false);
   if (level == 1) {
     // A PTE table, the bulk of the tables: only a failing one is searched
     // again for the message below.
     bool bad = false;
-    for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi))
-      bad |= !mem_.pfn_valid(entry_pfn(entry_at(e, i)));
+    for_each_present(e, lo, hi, [&](unsigned, u64 v) { bad |= !mem_.pfn_valid(entry_pfn(v)); });
     if (!bad)
       return {};
   }
+  if (level == 2) {
+    // A PMD table: every PTE table below it checked on the fast path in
+    // one sweep; on any doubt, the sweep below redoes it and words the
+    // failure.
+    const std::size_t mark = seen.size();
+    bool ok = true;
+    for_each_present(e, lo, hi, [&](unsigned, u64 v) {
+      if (!mem_.pfn_valid(entry_pfn(v)))
+        ok = false;
+      else if (!is_huge_leaf(v, level) && (ok &= pte_table_ok(entry_pfn(v))))
+        seen.push_back(entry_pfn(v));
+    });
+    if (ok)
+      return {};
+    seen.resize(mark);
+  }
   for (unsigned i = next_present(e, lo, hi); i <= hi; i = next_present(e, i + 1, hi)) {
-    const u64 v = entry_at(e, i);
+    const u64 v = entry_at(e.bytes, i);
     if (!mem_.pfn_valid(entry_pfn(v)))
       return "level " + std::to_string(level) + " entry " + std::to_string(i) + " of table pfn " +
              hex(table) + " points outside memory: " + hex(v);
-    if (level > 1 && !is_huge_leaf(v, level))
-      if (auto err = check_table(entry_pfn(v), level - 1, 0, kEntries - 1, seen); !err.empty())
-        return err;
+    if (level == 1 || is_huge_leaf(v, level))
+      continue;
+    // Most tables are PTE tables that pass: those are checked here without
+    // a call; any other goes through check_table, which words the failure.
+    if (level == 2 && pte_table_ok(entry_pfn(v))) {
+      seen.push_back(entry_pfn(v));
+      continue;
+    }
+    if (auto err = check_table(entry_pfn(v), level - 1, 0, kEntries - 1, seen); !err.empty())
+      return err;
   }
   return {};
+}
+
+bool PageTables::pte_table_ok(Pfn table) const {
+  if (!mem_.pfn_valid(table))
+    return false;
+  const PhysMem::FrameView f = mem_.frame_view(table);
+  if (f.page->owner != PageOwner::PageTable || f.page->refcount < 1)
+    return false;
+  const std::uint64_t groups = f.nonzero_groups;
+  if (groups == 0)
+    return true;
+  const std::uint8_t *bytes = f.bytes;
+  if (bytes == nullptr)
+    return false; // uniform non-zero bytes: rare, left to check_table
+  // Every present entry inside memory, tested a group at a time without a
+  // branch per entry.
+  const u64 min_pfn = mem_.min_pfn(), pages = mem_.total_pages();
+  u64 bad = 0;
+  for (std::uint64_t rest = groups; rest != 0; rest &= rest - 1) {
+    const unsigned first = static_cast<unsigned>(std::countr_zero(rest)) * kGroupEntries;
+    for (unsigned k = 0; k < kGroupEntries; ++k) {
+      const u64 v = entry_at(bytes, first + k);
+      bad |= (v & _PAGE_PRESENT) & u64{entry_pfn(v) - min_pfn >= pages};
+    }
+  }
+  return bad == 0;
 }
 
 std::string PageTables::check() const {
@@ -505,7 +612,9 @@ std::string PageTables::check() const {
         return "root pfn " + hex(r) + " kernel entry " + std::to_string(i + kKernelFirst) + " is " +
                hex(u[i]) + ", init_mm has " + hex(k[i]);
   }
-  std::sort(seen.begin(), seen.end());
+  // Tables are mostly allocated in the order the walk meets them.
+  if (!std::is_sorted(seen.begin(), seen.end()))
+    std::sort(seen.begin(), seen.end());
   if (auto dup = std::adjacent_find(seen.begin(), seen.end()); dup != seen.end())
     return "table pfn " + hex(*dup) + " is linked twice";
   if (seen.size() != table_pages_)

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -106,11 +107,15 @@ public:
   // rewrite leaves but must not free tables.
   void for_each_leaf(Pfn root, u64 start, u64 end,
                      const std::function<void(u64 va, const PteRef &)> &fn) const;
-  // (va, pfn) of every present leaf in [start, end), in address order: what
-  // for_each_leaf visits, gathered without a call per leaf. `expected`:
-  // how many the caller expects (room reserved up front; any count works).
-  std::vector<std::pair<u64, Pfn>> leaf_pfns(Pfn root, u64 start, u64 end,
-                                             std::size_t expected = 0) const;
+  // The address of the first present leaf for_each_leaf(root, start, end)
+  // would visit that starts at or above `start` (a huge leaf that begins
+  // below it does not count); nullopt when there is none.
+  std::optional<u64> first_leaf_from(Pfn root, u64 start, u64 end) const;
+  // How many of pfns, from the first on, are mapped in order from va: the
+  // first i for which no present leaf starts at va + i pages mapping
+  // pfns[i] (a huge leaf counts where it starts), or pfns.size(). The PTE
+  // tables are compared in place, one descent per table.
+  std::size_t mapped_prefix(Pfn root, u64 va, std::span<const Pfn> pfns) const;
   // Free the user-half tables that map nothing in [start, end) (free_pgtables).
   void free_empty_tables(Pfn root, u64 start, u64 end);
 
@@ -135,12 +140,23 @@ private:
   // leaf is in the way) when it cannot be.
   std::optional<Pfn> ensure_pte_table(Pfn root, u64 va);
   void read_table(Pfn table, unsigned lo, unsigned hi, u64 *out) const;
-  // The bytes of all of a table's entries: read in place from the frame
-  // when it has a host buffer, else read into `buf`. Only for sweeps that
-  // write nothing while they read.
-  const std::uint8_t *table_bytes(Pfn table, std::array<u64, PTRS_PER_TABLE> &buf) const;
-  // O(1): the table's frame is known to hold only zero entries without
-  // reading it (a fresh __GFP_ZERO table nothing was written to).
+  // A table's entries as a sweep reads them: all of their bytes, and which
+  // groups of eight entries hold a non-zero one (bit g: entries 8g..8g+7,
+  // PhysMem::frame_nonzero_groups).
+  struct TableView {
+    const std::uint8_t *bytes;
+    std::uint64_t groups;
+  };
+  // The bytes are read in place from the frame when it has a host buffer
+  // and `snapshot` is false (for sweeps that write nothing while they
+  // read), else copied into `buf`.
+  TableView view(Pfn table, std::array<u64, PTRS_PER_TABLE> &buf, bool snapshot) const;
+  // The index of the first present entry of `table` in [i, hi], or hi + 1.
+  static unsigned next_present(const TableView &table, unsigned i, unsigned hi);
+  // fn(i, entry) for every present entry i of `table` in [lo, hi], in order.
+  template <typename Fn>
+  static void for_each_present(const TableView &table, unsigned lo, unsigned hi, Fn &&fn);
+  // O(1): the table's frame holds only zero entries.
   bool known_empty(Pfn table) const;
   // The canonical [first, last] for_each_leaf walks, or false if empty.
   bool leaf_range(u64 start, u64 end, u64 &first, u64 &last) const;
@@ -152,6 +168,9 @@ private:
   u64 free_subtree(Pfn table, unsigned level);
   std::string check_table(Pfn table, unsigned level, unsigned lo, unsigned hi,
                           std::vector<Pfn> &seen) const;
+  // Whether check_table(table, 1, 0, PTRS_PER_TABLE - 1, ...) would pass
+  // (without adding the table to its `seen`): the fast path of check().
+  bool pte_table_ok(Pfn table) const;
   void hash_table(StateHasher &h, Pfn table, unsigned level, unsigned lo, unsigned hi) const;
 
   PhysMem &mem_;

@@ -117,6 +117,17 @@ std::uint64_t PhysMem::Frame::content_digest() const {
   return digest;
 }
 
+void PhysMem::Frame::recount_group(u64 g) {
+  const std::uint8_t *p = data.get() + g * kGroupBytes;
+  std::uint64_t any = 0;
+  for (u64 off = 0; off < kGroupBytes; off += 8)
+    any |= load_u64(p + off);
+  if (any != 0)
+    nonzero |= std::uint64_t{1} << g;
+  else
+    nonzero &= ~(std::uint64_t{1} << g);
+}
+
 PhysMem::Section::Section() {
   pages[0] = kFreshHead;
 }
@@ -198,10 +209,13 @@ void PhysMem::write(u64 pa, std::span<const std::uint8_t> in) {
       if (!f.data) {
         f.data = std::make_unique_for_overwrite<std::uint8_t[]>(PAGE_SIZE);
         std::memset(f.data.get(), f.fill, PAGE_SIZE);
+        f.nonzero = f.fill != 0 ? ~std::uint64_t{0} : 0;
         ++backed_;
       }
       std::memcpy(f.data.get() + off, src, chunk);
       f.digest_valid = false;
+      for (u64 g = off / kGroupBytes; g <= (off + chunk - 1) / kGroupBytes; ++g)
+        f.recount_group(g);
     }
     done += chunk;
   }
@@ -250,6 +264,7 @@ void PhysMem::copy_frame(Pfn dst, Pfn src) {
     ++backed_;
   }
   std::memcpy(d.data.get(), s->data.get(), PAGE_SIZE);
+  d.nonzero = s->nonzero;
   d.digest = s->digest;
   d.digest_valid = s->digest_valid;
 }

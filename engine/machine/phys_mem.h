@@ -106,6 +106,26 @@ public:
     return fresh_page(pfn);
   }
 
+  // The index of the first of pfns whose record `bad` holds for, or
+  // pfns.size(): peek() over a list, with one section lookup per run of
+  // pfns in the same section. A pfn outside memory throws as peek() does.
+  template <typename Bad> std::size_t first_record(std::span<const Pfn> pfns, Bad bad) const {
+    const Section *s = nullptr;
+    u64 s_index = ~u64{0};
+    for (std::size_t i = 0; i < pfns.size(); ++i) {
+      const u64 off = pfns[i] - base_pfn_;
+      if (off >= total_pages_)
+        throw_bad_pfn("page", pfns[i]);
+      if ((off >> kSectionShift) != s_index) {
+        s_index = off >> kSectionShift;
+        s = sections_[s_index].get();
+      }
+      if (bad(s != nullptr ? s->pages[pfns[i] & (kSectionPages - 1)] : fresh_page(pfns[i])))
+        return i;
+    }
+    return pfns.size();
+  }
+
   // ---- frame contents (pa = physical address) --------------------------------
   // Reads/writes may cross frame boundaries. Precondition: the whole range is
   // valid memory (callers check pfn_valid); violations throw KernelBug.
@@ -130,6 +150,7 @@ public:
       if (f.data) { // the common case: a page table already written
         std::memcpy(f.data.get() + (pa & (PAGE_SIZE - 1)), &v, sizeof v);
         f.digest_valid = false;
+        f.note_written((pa & (PAGE_SIZE - 1)) / kGroupBytes, v != 0);
         return;
       }
     }
@@ -156,6 +177,36 @@ public:
     const Frame *f = frame(pfn);
     return f ? f->data.get() : nullptr;
   }
+  // A frame as a page-table sweep looks at it, found with one lookup: its
+  // record (peek), frame_nonzero_groups and frame_bytes.
+  struct FrameView {
+    const Page *page;
+    std::uint64_t nonzero_groups;
+    const std::uint8_t *bytes;
+  };
+  FrameView frame_view(Pfn pfn) const {
+    if (pfn - base_pfn_ >= total_pages())
+      throw_bad_pfn("frame_view", pfn);
+    const Section *s = section(pfn);
+    if (s == nullptr)
+      return {&fresh_page(pfn), kUninitByte != 0 ? ~std::uint64_t{0} : 0, nullptr};
+    const Frame &f = s->frames[pfn & (kSectionPages - 1)];
+    const std::uint64_t groups = f.data ? f.nonzero : f.fill != 0 ? ~std::uint64_t{0} : 0;
+    return {&s->pages[pfn & (kSectionPages - 1)], groups, f.data.get()};
+  }
+  // A frame's bytes in 64 groups of kGroupBytes: bit g of frame_nonzero_groups
+  // is set when group g (bytes [g * 64, g * 64 + 64)) holds a non-zero byte,
+  // clear when all 64 read 0. O(1): kept up to date by every write, so a
+  // sweep of a mostly empty page table looks only at the groups in use.
+  static constexpr u64 kGroupBytes = PAGE_SIZE / 64;
+  std::uint64_t frame_nonzero_groups(Pfn pfn) const {
+    if (pfn - base_pfn_ >= total_pages())
+      throw_bad_pfn("frame_nonzero_groups", pfn);
+    const Frame *f = frame(pfn);
+    if (f && f->data)
+      return f->nonzero;
+    return (f ? f->fill : kUninitByte) != 0 ? ~std::uint64_t{0} : 0;
+  }
 
   // Hash of every page record and every frame's contents, in PFN order.
   // Untouched sections contribute nothing, so the cost follows what the run
@@ -168,7 +219,8 @@ public:
   std::vector<std::size_t> touched_sections() const;
   std::size_t nr_sections() const { return sections_.size(); }
   // The page records of a touched section, in PFN order (a sweep without
-  // a lookup per page).
+  // a lookup per page); the first is 16-byte aligned (so is every record:
+  // a Page is 32 bytes).
   std::span<const Page> section_pages(std::size_t section) const;
 
 private:
@@ -178,17 +230,30 @@ private:
   // non-null buffer holds all PAGE_SIZE bytes and is counted in backed_.
   // digest caches the digest of data while digest_valid; every write clears
   // it (frames are reachable only through PhysMem's own methods, so none is
-  // missed).
+  // missed). With data, bit g of nonzero is set exactly when group g of data
+  // holds a non-zero byte: every method that changes data (write, write_u64,
+  // copy_frame; fill_frame drops data) updates it in the same step.
   struct Frame {
     std::unique_ptr<std::uint8_t[]> data;
     mutable std::uint64_t digest = 0;
+    std::uint64_t nonzero = 0;
     std::uint8_t fill = kUninitByte;
     mutable bool digest_valid = false;
     std::uint64_t content_digest() const;
+    // After a write into group g: `nonzero_value` says whether what was
+    // written holds a non-zero byte. A zero write may have emptied the
+    // group, which then is read again to know.
+    void note_written(u64 g, bool nonzero_value) {
+      if (nonzero_value)
+        nonzero |= std::uint64_t{1} << g;
+      else
+        recount_group(g);
+    }
+    void recount_group(u64 g);
   };
   // One MAX_ORDER block of records and frames, created on first mutable use.
   struct Section {
-    Page pages[kSectionPages];
+    alignas(16) Page pages[kSectionPages]; // section_pages() promises 16
     Frame frames[kSectionPages];
     Section();
   };

@@ -856,12 +856,17 @@ std::string Vmalloc::check() const {
   if (backend_ == Backend::Modern) {
     if (auto e = free_.check(); !e.empty())
       return "free space: " + e;
-    std::vector<std::pair<u64, u64>> pieces;
-    pieces.reserve(free_.size() + reserved.size());
-    free_.for_each([&](const Range &r) { pieces.push_back({r.start, r.end}); });
+    // Both lists are sorted by start (free_.check() proved the free one),
+    // so merging them sorts the pieces.
+    std::vector<std::pair<u64, u64>> free_pieces, reserved_pieces, pieces;
+    free_pieces.reserve(free_.size());
+    free_.for_each([&](const Range &r) { free_pieces.push_back({r.start, r.end}); });
+    reserved_pieces.reserve(reserved.size());
     for (const auto &[s, va] : reserved)
-      pieces.push_back({va->va_start, va->va_end});
-    std::sort(pieces.begin(), pieces.end());
+      reserved_pieces.push_back({va->va_start, va->va_end});
+    pieces.resize(free_pieces.size() + reserved_pieces.size());
+    std::merge(free_pieces.begin(), free_pieces.end(), reserved_pieces.begin(),
+               reserved_pieces.end(), pieces.begin());
     u64 cur = lo;
     for (const auto &[s, e] : pieces) {
       if (s != cur)
@@ -897,15 +902,7 @@ std::string Vmalloc::check() const {
       ++i;
     }
   }
-  // Every present leaf of the range, in address order: one walk of the
-  // tables serves the per-page checks below.
   const PageTables &pt = m_.pt();
-  // The pages the vm_structs hold are normally all mapped: room for those
-  // (a count bounded by what the areas' page arrays already hold).
-  std::size_t expected = 0;
-  for (const auto &[id, vm] : vms_)
-    expected += vm->pages.size();
-  const std::vector<std::pair<u64, Pfn>> leaves = pt.leaf_pfns(pt.kernel_root(), lo, hi, expected);
   // vm_structs match their areas; guard pages unmapped; vmalloc pages mapped.
   for (const auto &[s, va] : busy_) {
     if (va.vm_id == 0)
@@ -919,29 +916,39 @@ std::string Vmalloc::check() const {
     if (vm.has_guard && pt.walk(pt.kernel_root(), va.va_end - PAGE_SIZE).present())
       return "guard page of " + hex(s) + " is mapped";
     if ((vm.flags & VM_ALLOC) && !(vm.flags & VM_UNINITIALIZED)) {
-      auto leaf = std::lower_bound(leaves.begin(), leaves.end(), std::pair<u64, Pfn>(vm.addr, 0));
-      for (unsigned i = 0; i < vm.nr_pages; ++i, ++leaf) {
-        if (leaf == leaves.end() || leaf->first != vm.addr + u64{i} * PAGE_SIZE ||
-            leaf->second != vm.pages[i])
-          return "vmalloc page " + std::to_string(i) + " of " + hex(vm.addr) + " is not mapped";
-        const Page &pg = m_.mem().peek(vm.pages[i]);
-        if (pg.refcount == 0 || pg.owner != PageOwner::Vmalloc)
-          return "vmalloc page " + std::to_string(i) + " of " + hex(vm.addr) +
-                 " is not owned by the area";
-      }
+      // Page i must be mapped at vm.addr + i pages (only leaves inside the
+      // vmalloc range count) and be a vmalloc page the area owns; the first
+      // page failing either is reported, the mapping first.
+      const std::size_t in_range = std::min<u64>(vm.pages.size(), (hi - vm.addr) >> PAGE_SHIFT);
+      const std::size_t pages = std::min<std::size_t>(vm.nr_pages, in_range);
+      const std::size_t mapped =
+          pt.mapped_prefix(pt.kernel_root(), vm.addr, std::span(vm.pages.data(), pages));
+      const std::size_t owned =
+          m_.mem().first_record(std::span(vm.pages.data(), mapped), [](const Page &pg) {
+            return pg.refcount == 0 || pg.owner != PageOwner::Vmalloc;
+          });
+      if (owned < mapped)
+        return "vmalloc page " + std::to_string(owned) + " of " + hex(vm.addr) +
+               " is not owned by the area";
+      if (mapped < vm.nr_pages)
+        return "vmalloc page " + std::to_string(mapped) + " of " + hex(vm.addr) + " is not mapped";
     }
   }
   if (vms_.size() != static_cast<std::size_t>(std::count_if(
                          busy_.begin(), busy_.end(), [](const auto &p) { return p.second.vm_id; })))
     return "vm_struct without a busy area";
-  // No PTE outside a live area: leaves and busy areas (disjoint, as checked
-  // above) are both in address order, so one sweep pairs them.
-  auto live = busy_.begin();
-  for (const auto &[va, pfn] : leaves) {
-    while (live != busy_.end() && live->second.va_end <= va)
-      ++live;
-    if (live == busy_.end() || va < live->second.va_start)
-      return "PTE at " + hex(va) + " outside every live area";
+  // No PTE outside a live area: none starts in a stretch of the range that
+  // no busy area covers (busy areas may only overlap if the checks above
+  // missed it, so the covered end is the furthest end so far).
+  u64 covered = lo;
+  for (auto live = busy_.begin();; ++live) {
+    const u64 gap_end = live == busy_.end() ? hi : live->second.va_start;
+    if (gap_end > covered)
+      if (const std::optional<u64> leaf = pt.first_leaf_from(pt.kernel_root(), covered, gap_end))
+        return "PTE at " + hex(*leaf) + " outside every live area";
+    if (live == busy_.end())
+      break;
+    covered = std::max(covered, live->second.va_end);
   }
   // No TLB alias, and no stale translation into VA that is free again.
   for (const auto &[cpu, e] : m_.mmu().alias_entries())
