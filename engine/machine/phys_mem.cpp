@@ -281,16 +281,6 @@ bool PhysMem::frame_is_zero(Pfn pfn) const {
   return p[0] == 0 && std::memcmp(p, p + 1, PAGE_SIZE - 1) == 0;
 }
 
-bool PhysMem::frame_uniform(Pfn pfn, std::uint8_t &fill) const {
-  if (!pfn_valid(pfn))
-    throw_bad_pfn("frame_uniform", pfn);
-  const Frame *f = frame(pfn);
-  if (f && f->data)
-    return false;
-  fill = f ? f->fill : kUninitByte;
-  return true;
-}
-
 void PhysMem::hash_into(StateHasher &h) const {
   // Each section is folded to one digest first; an untouched section and a
   // touched one that holds the same records and bytes give the same digest,

@@ -161,16 +161,13 @@ public:
   void zero_frame(Pfn pfn); // O(1): drops the host buffer, marks zero
   void fill_frame(Pfn pfn, std::uint8_t byte);
   void copy_frame(Pfn dst, Pfn src);
-  bool frame_is_zero(Pfn pfn) const; // true if every byte reads 0
-  // O(1): true with every byte reading `fill` when the frame has no host
-  // buffer (never written, zeroed or filled since); false when it must be
-  // read. Lets a page-table walk skip an empty table without reading it.
-  bool frame_uniform(Pfn pfn, std::uint8_t &fill) const;
+  bool frame_is_zero(Pfn pfn) const;                    // true if every byte reads 0
   std::size_t backed_frames() const { return backed_; } // host buffers in use
   // The frame's bytes, read in place, when it has a host buffer; nullptr
-  // when it has none (every byte then reads as frame_uniform's fill). Lets
-  // a page-table sweep read a table without copying it. Valid until the
-  // frame is next written, filled or zeroed.
+  // when it has none (every byte then reads alike: kUninitByte, or what
+  // zero_frame or fill_frame last set). Lets a page-table sweep read a
+  // table without copying it. Valid until the frame is next written,
+  // filled or zeroed.
   const std::uint8_t *frame_bytes(Pfn pfn) const {
     if (pfn - base_pfn_ >= total_pages())
       throw_bad_pfn("frame_bytes", pfn);
