@@ -132,7 +132,8 @@ std::optional<Pfn> PageAllocator::take_top_block(FreeArea &a) {
   return head;
 }
 
-std::optional<Pfn> PageAllocator::take_block(unsigned node, Zone zone, unsigned order) {
+[[gnu::always_inline]] inline std::optional<Pfn> PageAllocator::take_block(unsigned node, Zone zone,
+                                                                           unsigned order) {
   FreeArea &a = area(node, zone);
   // The lowest listed order that can serve the request; kTopOrder when none.
   const std::uint32_t usable = a.listed_orders >> order << order;
@@ -238,14 +239,17 @@ std::optional<Pfn> PageAllocator::alloc_pages_node(int node, Gfp gfp, unsigned o
   const bool dma32_only = (gfp & (__GFP_DMA32 | ___GFP_DMA)) != 0;
   const unsigned nr_nodes = mem_.nr_nodes();
   const unsigned nodes = (gfp & __GFP_THISNODE) != 0 ? 1 : nr_nodes;
+  // Each node's zones in fallback order: NORMAL then DMA32, or DMA32 alone.
+  // One call site, so that take_block is inlined here.
+  const Zone first_zone = dma32_only ? Zone::DMA32 : Zone::Normal;
   std::optional<Pfn> head;
   unsigned nid = static_cast<unsigned>(node);
-  for (unsigned i = 0; i < nodes && !head; ++i, nid = nid + 1 == nr_nodes ? 0 : nid + 1) {
-    if (!dma32_only)
-      head = take_block(nid, Zone::Normal, order);
-    if (!head)
-      head = take_block(nid, Zone::DMA32, order);
-  }
+  for (unsigned i = 0; i < nodes && !head; ++i, nid = nid + 1 == nr_nodes ? 0 : nid + 1)
+    for (Zone zone = first_zone;; zone = Zone::DMA32) {
+      head = take_block(nid, zone, order);
+      if (head || zone == Zone::DMA32)
+        break;
+    }
   if (!head) {
     if (nofail)
       throw KernelBug("alloc_pages", "__GFP_NOFAIL allocation cannot be satisfied: order:" +
