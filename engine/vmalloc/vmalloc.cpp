@@ -106,7 +106,7 @@ void Vmalloc::vmalloc_init() {
     } else {
       vmlist_.alloc(size, PAGE_SIZE, addr, addr + size);
     }
-    busy_[addr] = VmapArea{addr, addr + size, vm->id, 0};
+    busy_[addr] = VmapArea{addr, addr + size, vm->id, 0, vm.get()};
     vms_[vm->id] = std::move(vm);
   }
 }
@@ -420,6 +420,7 @@ VmStruct *Vmalloc::__get_vm_area_node(u64 size, u64 align, VmFlags flags, u64 st
   vm->caller = caller;
   VmStruct *raw = vm.get();
   vms_[id] = std::move(vm);
+  busy_.find(r)->second.vm = raw;
   return raw;
 }
 

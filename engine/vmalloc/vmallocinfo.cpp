@@ -74,7 +74,7 @@ std::string Vmalloc::vmallocinfo() const {
       out += lazy ? " unpurged vm_area\n" : " vm_map_ram\n";
       continue;
     }
-    const VmStruct &vm = *vms_.at(va->vm_id);
+    const VmStruct &vm = *va->vm;
     if (vm.flags & VM_UNINITIALIZED)
       continue;
     append_head(out, vm.addr, vm.addr + vm.size, vm.size);
