@@ -111,6 +111,12 @@ public:
     return alloc_.alloc_pages_node(nid == NUMA_NO_NODE ? static_cast<int>(numa_node_id()) : nid,
                                    gfp, order, owner);
   }
+  // PageAllocator::alloc_pages_bulk with NUMA_NO_NODE meaning the current node.
+  unsigned alloc_pages_bulk(int nid, Gfp gfp, PageOwner owner, unsigned count,
+                            std::vector<Pfn> &out) {
+    return alloc_.alloc_pages_bulk(nid == NUMA_NO_NODE ? static_cast<int>(numa_node_id()) : nid,
+                                   gfp, owner, count, out);
+  }
   // A metadata (kmalloc-like) allocation: false when fault injection fails it.
   bool kmalloc_ok() { return !faults_.should_fail(FailPoint::VmapArea); }
 

@@ -218,14 +218,8 @@ std::optional<Pfn> PageAllocator::allocation_failure(Gfp gfp, unsigned order) {
   return std::nullopt;
 }
 
-std::optional<Pfn> PageAllocator::alloc_pages_node(int node, Gfp gfp, unsigned order,
-                                                   PageOwner owner) {
-  // As the kernel: an impossible order is refused before anything else,
-  // __GFP_NOFAIL or not. The refusals are rare: one test here, the WARN
-  // that names the reason out of line.
-  if ((gfp & ~GFP_KNOWN_MASK) != 0 || node < 0 || static_cast<unsigned>(node) >= mem_.nr_nodes() ||
-      owner == PageOwner::Free || order >= MAX_ORDER)
-    return refuse(node, gfp, order, owner);
+[[gnu::always_inline]] inline std::optional<Pfn>
+PageAllocator::alloc_checked(unsigned node, Gfp gfp, unsigned order, PageOwner owner) {
   const bool nofail = (gfp & __GFP_NOFAIL) != 0;
   // A __GFP_NOFAIL request never consults the injector (the kernel's
   // should_fail_alloc_page skips it), so it does not consume an armed count.
@@ -243,7 +237,7 @@ std::optional<Pfn> PageAllocator::alloc_pages_node(int node, Gfp gfp, unsigned o
   // One call site, so that take_block is inlined here.
   const Zone first_zone = dma32_only ? Zone::DMA32 : Zone::Normal;
   std::optional<Pfn> head;
-  unsigned nid = static_cast<unsigned>(node);
+  unsigned nid = node;
   for (unsigned i = 0; i < nodes && !head; ++i, nid = nid + 1 == nr_nodes ? 0 : nid + 1)
     for (Zone zone = first_zone;; zone = Zone::DMA32) {
       head = take_block(nid, zone, order);
@@ -277,6 +271,37 @@ std::optional<Pfn> PageAllocator::alloc_pages_node(int node, Gfp gfp, unsigned o
     for (Pfn p = *head; p < *head + n; ++p)
       mem_.zero_frame(p);
   return head;
+}
+
+std::optional<Pfn> PageAllocator::alloc_pages_node(int node, Gfp gfp, unsigned order,
+                                                   PageOwner owner) {
+  // As the kernel: an impossible order is refused before anything else,
+  // __GFP_NOFAIL or not. The refusals are rare: one test here, the WARN
+  // that names the reason out of line.
+  if ((gfp & ~GFP_KNOWN_MASK) != 0 || node < 0 || static_cast<unsigned>(node) >= mem_.nr_nodes() ||
+      owner == PageOwner::Free || order >= MAX_ORDER)
+    return refuse(node, gfp, order, owner);
+  return alloc_checked(static_cast<unsigned>(node), gfp, order, owner);
+}
+
+unsigned PageAllocator::alloc_pages_bulk(int node, Gfp gfp, PageOwner owner, unsigned count,
+                                         std::vector<Pfn> &out) {
+  // The up-front checks do not depend on the page: what alloc_pages_node
+  // would refuse, it refuses for the first page.
+  if (count == 0)
+    return 0;
+  if ((gfp & ~GFP_KNOWN_MASK) != 0 || node < 0 || static_cast<unsigned>(node) >= mem_.nr_nodes() ||
+      owner == PageOwner::Free) {
+    refuse(node, gfp, 0, owner);
+    return 0;
+  }
+  for (unsigned i = 0; i < count; ++i) {
+    const std::optional<Pfn> pfn = alloc_checked(static_cast<unsigned>(node), gfp, 0, owner);
+    if (!pfn)
+      return i;
+    out.push_back(*pfn);
+  }
+  return count;
 }
 
 void PageAllocator::free_pages(Pfn head, unsigned order) {

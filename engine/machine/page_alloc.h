@@ -40,6 +40,13 @@ public:
   // NUMA_NO_NODE to the current CPU's node); an invalid node WARNs and fails.
   std::optional<Pfn> alloc_pages_node(int node, Gfp gfp, unsigned order,
                                       PageOwner owner = PageOwner::Kernel);
+  // alloc_pages_node(node, gfp, 0, owner) up to `count` times, appending
+  // each page to `out` and stopping at the first failure: every page is
+  // taken, injected, zeroed and reported exactly as a call of its own would
+  // do it, in the same order. Returns how many pages were allocated (vmalloc
+  // fills an area's pages this way, one page at a time as the kernel does).
+  unsigned alloc_pages_bulk(int node, Gfp gfp, PageOwner owner, unsigned count,
+                            std::vector<Pfn> &out);
   // __free_pages(): drops one reference on the head; frees the block when
   // the count reaches 0. Freeing a free page or a tail page is a KernelBug
   // ("bad page state").
@@ -129,6 +136,8 @@ private:
   // take_block's source when no list holds a block big enough: the lowest
   // free MAX_ORDER block, or nullopt when the zone has none.
   std::optional<Pfn> take_top_block(FreeArea &a);
+  // alloc_pages_node() for a request that passed its up-front checks.
+  std::optional<Pfn> alloc_checked(unsigned node, Gfp gfp, unsigned order, PageOwner owner);
   void release_block(Pfn head, unsigned order);
 
   PhysMem &mem_;
