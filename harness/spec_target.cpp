@@ -527,7 +527,7 @@ std::map<u64, u64> user_mapped_frames(const spec::VmallocSpec &sp, const Kernel 
     const auto it = v.busy_areas().find(a.start);
     if (it == v.busy_areas().end() || it->second.vm_id == 0)
       continue; // compare_state reports the mismatch
-    const VmStruct &vm = *v.vm_structs().at(it->second.vm_id);
+    const VmStruct &vm = *it->second.vm;
     for (std::size_t i = 0; i < a.pages.size() && i < vm.pages.size(); ++i)
       if (const u64 mc = mapped(vm.pages[i]))
         out[a.pages[i]] = mc;
@@ -687,7 +687,7 @@ private:
   AreaRow busy_row(const VmapArea &va) const {
     AreaRow r{va.va_start, va.va_end, AreaRow::Kind::Vm};
     if (va.vm_id != 0) {
-      const VmStruct &vm = *v_.vm_structs().at(va.vm_id);
+      const VmStruct &vm = *va.vm;
       r.flags = vm.flags & kComparedVmFlags;
       r.pages = vm.nr_pages;
     } else {

@@ -159,6 +159,49 @@ TEST(PageAlloc, without_gfp_zero_a_reused_frame_keeps_its_old_contents) {
   EXPECT_EQ(r.mem.read_u64(*q << PAGE_SHIFT), 0xdeadu);
 }
 
+TEST(PageAlloc, a_bulk_allocation_takes_the_pages_single_calls_would_and_stops_at_a_failure) {
+  // Two machines, one fed page by page, one in bulk, with a fault armed for
+  // the same page on both: same pages, same diagnostics, same state.
+  Rig one(2, 8 * MiB), bulk(2, 8 * MiB);
+  for (Rig *r : {&one, &bulk}) {
+    ASSERT_TRUE(r->alloc.alloc_pages_node(1, GFP_KERNEL, 0)); // a split block to start from
+    r->faults.fail_nth(FailPoint::AllocPage, 700);
+  }
+  const Gfp gfp = GFP_KERNEL | __GFP_ZERO;
+  std::vector<Pfn> singles;
+  while (const auto p = one.alloc.alloc_pages_node(1, gfp, 0, PageOwner::Vmalloc))
+    singles.push_back(*p);
+  std::vector<Pfn> pages;
+  EXPECT_EQ(bulk.alloc.alloc_pages_bulk(1, gfp, PageOwner::Vmalloc, 5000, pages), 699u);
+  EXPECT_EQ(pages, singles);
+  EXPECT_EQ(bulk.diag.size(), one.diag.size());
+  EXPECT_EQ(bulk.hash(), one.hash());
+  EXPECT_EQ(bulk.alloc.check(), "");
+  // Past the failure, both fall back to node 0 and run out of memory on
+  // the same page.
+  singles.clear();
+  while (const auto p = one.alloc.alloc_pages_node(1, gfp | __GFP_NOWARN, 0, PageOwner::Vmalloc))
+    singles.push_back(*p);
+  pages.clear();
+  EXPECT_EQ(bulk.alloc.alloc_pages_bulk(1, gfp | __GFP_NOWARN, PageOwner::Vmalloc, 5000, pages),
+            singles.size());
+  EXPECT_EQ(pages, singles);
+  EXPECT_EQ(bulk.hash(), one.hash());
+}
+
+TEST(PageAlloc, a_bulk_allocation_refuses_what_a_single_one_refuses_for_the_first_page) {
+  Rig r(1, 4 * MiB);
+  std::vector<Pfn> pages;
+  EXPECT_EQ(r.alloc.alloc_pages_bulk(3, GFP_KERNEL, PageOwner::Vmalloc, 4, pages), 0u);
+  EXPECT_EQ(r.alloc.alloc_pages_bulk(0, GFP_KERNEL, PageOwner::Free, 4, pages), 0u);
+  EXPECT_TRUE(pages.empty());
+  const auto d = r.diag.since(0);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].reason, "invalid node 3");
+  EXPECT_EQ(d[1].reason, "owner tag 'free' is reserved for the allocator");
+  EXPECT_EQ(r.alloc.nr_free_total(), r.alloc.totalram_pages());
+}
+
 TEST(PageAlloc, a_failed_allocation_reports_order_and_mode) {
   Rig r(1, 4 * MiB);
   ASSERT_TRUE(r.alloc.alloc_pages_node(0, GFP_KERNEL, kTop));

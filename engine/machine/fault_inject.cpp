@@ -19,17 +19,6 @@ std::optional<FailPoint> fail_point_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-bool FaultInjector::should_fail(FailPoint p) {
-  const std::size_t i = idx(p);
-  ++attempts_[i];
-  if (remaining_[i] == 0)
-    return false;
-  if (--remaining_[i] != 0)
-    return false;
-  ++injected_[i];
-  return true;
-}
-
 void FaultInjector::hash_into(StateHasher &h) const {
   // Only what changes future behaviour: the armed counters. attempts_ and
   // injected_ are statistics.

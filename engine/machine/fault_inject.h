@@ -28,7 +28,15 @@ public:
   void fail_nth(FailPoint p, std::uint64_t n) { remaining_[idx(p)] = n; }
   // Called at every allocation site of kind p: true means "fail this one".
   // Counts the allocation either way.
-  bool should_fail(FailPoint p);
+  // Inline: every page allocation asks.
+  bool should_fail(FailPoint p) {
+    const std::size_t i = idx(p);
+    ++attempts_[i];
+    if (remaining_[i] == 0 || --remaining_[i] != 0)
+      return false;
+    ++injected_[i];
+    return true;
+  }
   bool armed(FailPoint p) const { return remaining_[idx(p)] != 0; }
   // The armed count: the remaining(p)-th allocation of kind p from now fails
   // (0: disarmed).

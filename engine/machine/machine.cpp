@@ -193,16 +193,6 @@ bool Machine::irq_exit() {
   return true;
 }
 
-std::optional<Pfn> Machine::alloc_pages(Gfp gfp, unsigned order, PageOwner owner) {
-  return alloc_.alloc_pages_node(static_cast<int>(numa_node_id()), gfp, order, owner);
-}
-
-std::optional<Pfn> Machine::alloc_pages_node(int nid, Gfp gfp, unsigned order, PageOwner owner) {
-  if (nid == NUMA_NO_NODE)
-    nid = static_cast<int>(numa_node_id());
-  return alloc_.alloc_pages_node(nid, gfp, order, owner);
-}
-
 Translation Machine::touch(u64 va, Access access) {
   const CpuState &c = cpus_[current_];
   return mmu_.translate(current_, c.root, va, access, false);

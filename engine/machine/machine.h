@@ -100,11 +100,23 @@ public:
   void tick() { ++clock_; }
 
   // ---- conveniences over the page allocator ----------------------------------------
-  // alloc_pages(gfp, order): current CPU's node first.
-  std::optional<Pfn> alloc_pages(Gfp gfp, unsigned order, PageOwner owner = PageOwner::Kernel);
+  // alloc_pages(gfp, order): current CPU's node first. (Inline: vmalloc
+  // asks once per page.)
+  std::optional<Pfn> alloc_pages(Gfp gfp, unsigned order, PageOwner owner = PageOwner::Kernel) {
+    return alloc_.alloc_pages_node(static_cast<int>(numa_node_id()), gfp, order, owner);
+  }
   // alloc_pages_node(nid, ...) with NUMA_NO_NODE meaning the current node.
   std::optional<Pfn> alloc_pages_node(int nid, Gfp gfp, unsigned order,
-                                      PageOwner owner = PageOwner::Kernel);
+                                      PageOwner owner = PageOwner::Kernel) {
+    return alloc_.alloc_pages_node(nid == NUMA_NO_NODE ? static_cast<int>(numa_node_id()) : nid,
+                                   gfp, order, owner);
+  }
+  // PageAllocator::alloc_pages_bulk with NUMA_NO_NODE meaning the current node.
+  unsigned alloc_pages_bulk(int nid, Gfp gfp, PageOwner owner, unsigned count,
+                            std::vector<Pfn> &out) {
+    return alloc_.alloc_pages_bulk(nid == NUMA_NO_NODE ? static_cast<int>(numa_node_id()) : nid,
+                                   gfp, owner, count, out);
+  }
   // A metadata (kmalloc-like) allocation: false when fault injection fails it.
   bool kmalloc_ok() { return !faults_.should_fail(FailPoint::VmapArea); }
 

@@ -3,6 +3,7 @@
 #include "machine/diag.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -159,32 +160,47 @@ const PageAllocator::FreeArea &PageAllocator::area(unsigned node, Zone zone) con
   return areas_[node * kNumZones + static_cast<unsigned>(zone)];
 }
 
-std::optional<Pfn> PageAllocator::take_block(unsigned node, Zone zone, unsigned order) {
+std::optional<Pfn> PageAllocator::take_top_block(FreeArea &a) {
+  if (a.top_runs.empty())
+    return std::nullopt;
+  const auto run = a.top_runs.begin();
+  const Pfn head = run->first;
+  const Pfn end = run->second;
+  a.top_runs.erase(run);
+  if (head + kBlockPages < end)
+    a.top_runs.emplace(head + kBlockPages, end);
+  --a.top_blocks;
+  return head;
+}
+
+[[gnu::always_inline]] inline std::optional<Pfn> PageAllocator::take_block(unsigned node, Zone zone,
+                                                                           unsigned order) {
   FreeArea &a = area(node, zone);
-  unsigned k = order;
-  while (k < kTopOrder && a.blocks[k].empty())
-    ++k;
+  // The lowest listed order that can serve the request; kTopOrder when none.
+  const std::uint32_t usable = a.listed_orders >> order << order;
+  unsigned k = usable != 0 ? static_cast<unsigned>(std::countr_zero(usable)) : kTopOrder;
   Pfn head = 0;
   if (k < kTopOrder) {
-    head = a.blocks[k].lowest();
-    a.blocks[k].pop_lowest();
+    FreeList &list = a.blocks[k];
+    head = list.lowest();
+    list.pop_lowest();
+    if (list.empty())
+      a.listed_orders &= ~(1u << k);
   } else {
-    if (a.top_runs.empty())
+    const std::optional<Pfn> top = take_top_block(a);
+    if (!top)
       return std::nullopt;
-    const auto run = a.top_runs.begin();
-    head = run->first;
-    const Pfn end = run->second;
-    a.top_runs.erase(run);
-    if (head + kBlockPages < end)
-      a.top_runs.emplace(head + kBlockPages, end);
-    --a.top_blocks;
+    head = *top;
   }
   // Keep the lower half, return upper halves to the lists: the block stays
-  // at the lowest PFN, as the ordered free lists promise.
+  // at the lowest PFN, as the ordered free lists promise. Every list below
+  // k was empty (k is the lowest listed order), so each upper half is the
+  // only block of its list.
   while (k > order) {
     --k;
     const Pfn upper = head + (u64{1} << k);
-    a.blocks[k].insert(upper);
+    a.blocks[k].push_lowest(upper);
+    a.listed_orders |= 1u << k;
     Page &up = mem_.page(upper);
     up.flags = PG_buddy;
     up.order = static_cast<std::uint8_t>(k);
@@ -205,72 +221,75 @@ void PageAllocator::release_block(Pfn head, unsigned order) {
     const Pfn buddy = head ^ (u64{1} << order);
     if (!is_free_head(mem_.peek(buddy), order))
       break;
-    a.blocks[order].erase(buddy);
+    FreeList &list = a.blocks[order];
+    list.erase(buddy);
+    if (list.empty())
+      a.listed_orders &= ~(1u << order);
     mem_.page(buddy) = Page{};
     head = std::min(head, buddy);
     ++order;
   }
-  if (order == kTopOrder)
+  if (order == kTopOrder) {
     add_top_block(a, head);
-  else
+  } else {
     a.blocks[order].insert(head);
+    a.listed_orders |= 1u << order;
+  }
   Page &h = mem_.page(head);
   h.flags = PG_buddy;
   h.order = static_cast<std::uint8_t>(order);
 }
 
-std::optional<Pfn> PageAllocator::alloc_pages_node(int node, Gfp gfp, unsigned order,
-                                                   PageOwner owner) {
-  if ((gfp & ~GFP_KNOWN_MASK) != 0) {
+std::optional<Pfn> PageAllocator::refuse(int node, Gfp gfp, unsigned order, PageOwner owner) {
+  if ((gfp & ~GFP_KNOWN_MASK) != 0)
     diag_.warn("alloc_pages", "unknown gfp flags " + hex(gfp & ~GFP_KNOWN_MASK));
-    return std::nullopt;
-  }
-  if (node < 0 || static_cast<unsigned>(node) >= mem_.nr_nodes()) {
+  else if (node < 0 || static_cast<unsigned>(node) >= mem_.nr_nodes())
     diag_.warn("alloc_pages", "invalid node " + std::to_string(node));
-    return std::nullopt;
-  }
-  if (owner == PageOwner::Free) {
+  else if (owner == PageOwner::Free)
     diag_.warn("alloc_pages", "owner tag 'free' is reserved for the allocator");
-    return std::nullopt;
-  }
-  // As the kernel: an impossible order is refused before anything else,
-  // __GFP_NOFAIL or not.
-  if (order >= MAX_ORDER) {
-    if ((gfp & __GFP_NOWARN) == 0)
-      diag_.warn("alloc_pages", "order " + std::to_string(order) + " >= MAX_ORDER");
-    return std::nullopt;
-  }
+  else if ((gfp & __GFP_NOWARN) == 0) // order >= MAX_ORDER
+    diag_.warn("alloc_pages", "order " + std::to_string(order) + " >= MAX_ORDER");
+  return std::nullopt;
+}
+
+std::optional<Pfn> PageAllocator::allocation_failure(Gfp gfp, unsigned order) {
+  if ((gfp & __GFP_NOWARN) == 0)
+    diag_.error("alloc_pages",
+                "page allocation failure: order:" + std::to_string(order) + ", mode:" + hex(gfp));
+  return std::nullopt;
+}
+
+[[gnu::always_inline]] inline std::optional<Pfn>
+PageAllocator::alloc_checked(unsigned node, Gfp gfp, unsigned order, PageOwner owner) {
   const bool nofail = (gfp & __GFP_NOFAIL) != 0;
-  const auto fail = [&]() -> std::optional<Pfn> {
-    if ((gfp & __GFP_NOWARN) == 0)
-      diag_.error("alloc_pages",
-                  "page allocation failure: order:" + std::to_string(order) + ", mode:" + hex(gfp));
-    return std::nullopt;
-  };
   // A __GFP_NOFAIL request never consults the injector (the kernel's
   // should_fail_alloc_page skips it), so it does not consume an armed count.
   if (!nofail) {
     const FailPoint fp =
         owner == PageOwner::PageTable ? FailPoint::PageTable : FailPoint::AllocPage;
     if (faults_.should_fail(fp))
-      return fail();
+      return allocation_failure(gfp, order);
   }
 
   const bool dma32_only = (gfp & (__GFP_DMA32 | ___GFP_DMA)) != 0;
-  const unsigned nodes = (gfp & __GFP_THISNODE) != 0 ? 1 : mem_.nr_nodes();
+  const unsigned nr_nodes = mem_.nr_nodes();
+  const unsigned nodes = (gfp & __GFP_THISNODE) != 0 ? 1 : nr_nodes;
+  // Each node's zones in fallback order: NORMAL then DMA32, or DMA32 alone.
+  // One call site, so that take_block is inlined here.
+  const Zone first_zone = dma32_only ? Zone::DMA32 : Zone::Normal;
   std::optional<Pfn> head;
-  for (unsigned i = 0; i < nodes && !head; ++i) {
-    const unsigned nid = (static_cast<unsigned>(node) + i) % mem_.nr_nodes();
-    if (!dma32_only)
-      head = take_block(nid, Zone::Normal, order);
-    if (!head)
-      head = take_block(nid, Zone::DMA32, order);
-  }
+  unsigned nid = node;
+  for (unsigned i = 0; i < nodes && !head; ++i, nid = nid + 1 == nr_nodes ? 0 : nid + 1)
+    for (Zone zone = first_zone;; zone = Zone::DMA32) {
+      head = take_block(nid, zone, order);
+      if (head || zone == Zone::DMA32)
+        break;
+    }
   if (!head) {
     if (nofail)
       throw KernelBug("alloc_pages", "__GFP_NOFAIL allocation cannot be satisfied: order:" +
                                          std::to_string(order) + ", mode:" + hex(gfp));
-    return fail();
+    return allocation_failure(gfp, order);
   }
 
   const u64 n = u64{1} << order;
@@ -293,6 +312,37 @@ std::optional<Pfn> PageAllocator::alloc_pages_node(int node, Gfp gfp, unsigned o
     for (Pfn p = *head; p < *head + n; ++p)
       mem_.zero_frame(p);
   return head;
+}
+
+std::optional<Pfn> PageAllocator::alloc_pages_node(int node, Gfp gfp, unsigned order,
+                                                   PageOwner owner) {
+  // As the kernel: an impossible order is refused before anything else,
+  // __GFP_NOFAIL or not. The refusals are rare: one test here, the WARN
+  // that names the reason out of line.
+  if ((gfp & ~GFP_KNOWN_MASK) != 0 || node < 0 || static_cast<unsigned>(node) >= mem_.nr_nodes() ||
+      owner == PageOwner::Free || order >= MAX_ORDER)
+    return refuse(node, gfp, order, owner);
+  return alloc_checked(static_cast<unsigned>(node), gfp, order, owner);
+}
+
+unsigned PageAllocator::alloc_pages_bulk(int node, Gfp gfp, PageOwner owner, unsigned count,
+                                         std::vector<Pfn> &out) {
+  // The up-front checks do not depend on the page: what alloc_pages_node
+  // would refuse, it refuses for the first page.
+  if (count == 0)
+    return 0;
+  if ((gfp & ~GFP_KNOWN_MASK) != 0 || node < 0 || static_cast<unsigned>(node) >= mem_.nr_nodes() ||
+      owner == PageOwner::Free) {
+    refuse(node, gfp, 0, owner);
+    return 0;
+  }
+  for (unsigned i = 0; i < count; ++i) {
+    const std::optional<Pfn> pfn = alloc_checked(static_cast<unsigned>(node), gfp, 0, owner);
+    if (!pfn)
+      return i;
+    out.push_back(*pfn);
+  }
+  return count;
 }
 
 void PageAllocator::free_pages(Pfn head, unsigned order) {

@@ -40,6 +40,13 @@ public:
   // NUMA_NO_NODE to the current CPU's node); an invalid node WARNs and fails.
   std::optional<Pfn> alloc_pages_node(int node, Gfp gfp, unsigned order,
                                       PageOwner owner = PageOwner::Kernel);
+  // alloc_pages_node(node, gfp, 0, owner) up to `count` times, appending
+  // each page to `out` and stopping at the first failure: every page is
+  // taken, injected, zeroed and reported exactly as a call of its own would
+  // do it, in the same order. Returns how many pages were allocated (vmalloc
+  // fills an area's pages this way, one page at a time as the kernel does).
+  unsigned alloc_pages_bulk(int node, Gfp gfp, PageOwner owner, unsigned count,
+                            std::vector<Pfn> &out);
   // __free_pages(): drops one reference on the head; frees the block when
   // the count reaches 0. Freeing a free page or a tail page is a KernelBug
   // ("bad page state").
@@ -69,13 +76,16 @@ private:
     std::size_t size() const { return desc_.size(); }
     Pfn lowest() const { return desc_.back(); }
     void pop_lowest() { desc_.pop_back(); }
+    // Precondition: pfn is below every listed block (a split's upper half,
+    // which always lands in an empty list).
+    void push_lowest(Pfn pfn) { desc_.push_back(pfn); }
     void insert(Pfn pfn) {
       // A new lowest block (every split's upper half lands in an empty
       // list) goes to the back without a search.
       if (desc_.empty() || desc_.back() > pfn)
         desc_.push_back(pfn);
       else
-        desc_.insert(position(pfn), pfn);
+        insert_sorted(pfn);
     }
     bool contains(Pfn pfn) const {
       const auto it = position(pfn);
@@ -91,6 +101,9 @@ private:
     auto end() const { return desc_.rend(); }
 
   private:
+    // insert() of a block that is not the new lowest: kept out of line so
+    // that the common case stays small enough to inline.
+    [[gnu::noinline]] void insert_sorted(Pfn pfn) { desc_.insert(position(pfn), pfn); }
     // The first entry not above pfn.
     std::vector<Pfn>::const_iterator position(Pfn pfn) const {
       return std::lower_bound(desc_.begin(), desc_.end(), pfn, std::greater<Pfn>());
@@ -107,11 +120,24 @@ private:
         top_runs;       // [start, end) of consecutive free MAX_ORDER blocks, never adjacent
     u64 top_blocks = 0; // MAX_ORDER blocks in top_runs
     u64 nr_free = 0;    // in pages
+    // Bit k set <=> blocks[k] is not empty: an allocation finds the lowest
+    // order it can split in one step instead of testing the lists in turn.
+    std::uint32_t listed_orders = 0;
   };
   static void add_top_block(FreeArea &a, Pfn head);
+  // The WARN of a request alloc_pages_node refuses outright (unknown gfp
+  // bits, no such node, the reserved owner tag, order >= MAX_ORDER).
+  [[gnu::cold]] std::optional<Pfn> refuse(int node, Gfp gfp, unsigned order, PageOwner owner);
+  // A failed allocation: "page allocation failure" unless __GFP_NOWARN.
+  [[gnu::cold]] std::optional<Pfn> allocation_failure(Gfp gfp, unsigned order);
   FreeArea &area(unsigned node, Zone zone);
   const FreeArea &area(unsigned node, Zone zone) const;
   std::optional<Pfn> take_block(unsigned node, Zone zone, unsigned order);
+  // take_block's source when no list holds a block big enough: the lowest
+  // free MAX_ORDER block, or nullopt when the zone has none.
+  std::optional<Pfn> take_top_block(FreeArea &a);
+  // alloc_pages_node() for a request that passed its up-front checks.
+  std::optional<Pfn> alloc_checked(unsigned node, Gfp gfp, unsigned order, PageOwner owner);
   void release_block(Pfn head, unsigned order);
 
   PhysMem &mem_;

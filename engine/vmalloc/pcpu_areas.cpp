@@ -247,7 +247,7 @@ std::vector<VmStruct *> Vmalloc::pcpu_get_vm_areas(std::span<const u64> offsets,
     vm->flags = VM_ALLOC; // 4.19's setup_vmalloc_vm(..., VM_ALLOC, ...)
     vm->has_guard = false;
     vm->caller = kPcpu;
-    busy_[start] = VmapArea{start, start + size, vm->id, 0};
+    busy_[start] = VmapArea{start, start + size, vm->id, 0, vm.get()};
     vms.push_back(vm.get());
     vms_[vm->id] = std::move(vm);
   }

@@ -106,7 +106,7 @@ void Vmalloc::vmalloc_init() {
     } else {
       vmlist_.alloc(size, PAGE_SIZE, addr, addr + size);
     }
-    busy_[addr] = VmapArea{addr, addr + size, vm->id, 0};
+    busy_[addr] = VmapArea{addr, addr + size, vm->id, 0, vm.get()};
     vms_[vm->id] = std::move(vm);
   }
 }
@@ -420,6 +420,7 @@ VmStruct *Vmalloc::__get_vm_area_node(u64 size, u64 align, VmFlags flags, u64 st
   vm->caller = caller;
   VmStruct *raw = vm.get();
   vms_[id] = std::move(vm);
+  busy_.find(r)->second.vm = raw;
   return raw;
 }
 
@@ -524,23 +525,22 @@ u64 Vmalloc::__vmalloc_area_node(VmStruct *area, Gfp gfp, pgprot_t prot, int nod
   }
 
   area->pages.reserve(nr_pages);
-  for (unsigned i = 0; i < nr_pages; ++i) {
-    auto pfn = node < 0 ? m_.alloc_pages(alloc_mask, 0, PageOwner::Vmalloc)
-                        : m_.alloc_pages_node(node, alloc_mask, 0, PageOwner::Vmalloc);
-    if (!pfn) {
-      if (!(gfp & __GFP_NOWARN))
-        m_.diag().warn("__vmalloc_area_node", "vmalloc: allocation failure, allocated " +
-                                                  std::to_string(u64{i} * PAGE_SIZE) + " of " +
-                                                  std::to_string(area->size) + " bytes");
+  // Page by page, as the kernel's loop (alloc_pages, or alloc_pages_node
+  // when a node is given), stopping at the first failure.
+  const unsigned got =
+      m_.alloc_pages_bulk(node, alloc_mask, PageOwner::Vmalloc, nr_pages, area->pages);
+  if (got < nr_pages) {
+    if (!(gfp & __GFP_NOWARN))
+      m_.diag().warn("__vmalloc_area_node", "vmalloc: allocation failure, allocated " +
+                                                std::to_string(u64{got} * PAGE_SIZE) + " of " +
+                                                std::to_string(area->size) + " bytes");
 #ifdef VMCHECK_MUTANT_page_leak_on_failure
-      area->nr_pages = 0; // mutant: the pages taken so far are never freed
+    area->nr_pages = 0; // mutant: the pages taken so far are never freed
 #else
-      area->nr_pages = i;
+    area->nr_pages = got;
 #endif
-      vfree(addr); // 4.19's fail label: deferred when in interrupt context
-      return 0;
-    }
-    area->pages.push_back(*pfn);
+    vfree(addr); // 4.19's fail label: deferred when in interrupt context
+    return 0;
   }
   area->nr_pages = nr_pages;
   if (vmap_page_range(addr, addr + get_vm_area_size(*area), prot, area->pages, "vmap_pte_range") <

@@ -65,6 +65,11 @@ struct VmapArea {
   u64 va_end = 0;
   u64 vm_id = 0;
   std::uint32_t flags = 0; // VMAP_RAM | VMAP_BLOCK
+  // A busy area's vm_struct (va->vm in the kernel): the one vm_id names,
+  // reached without a lookup; nullptr when vm_id is 0. vm_structs() owns it
+  // and it never moves, and an area loses its vm_struct only as it leaves
+  // the busy areas. Not part of the state (vm_id is).
+  const VmStruct *vm = nullptr;
   u64 size() const { return va_end - va_start; }
 };
 

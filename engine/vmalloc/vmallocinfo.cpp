@@ -6,6 +6,9 @@
 #include "vmalloc/vmalloc.h"
 
 #include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -13,12 +16,23 @@ namespace vmcheck {
 
 namespace {
 
+// The two hex digits of every byte value: a line's addresses are written a
+// byte at a time, not a digit at a time (vmallocinfo prints two per area).
+constexpr std::array<char, 512> kHexPairs = [] {
+  constexpr char digits[] = "0123456789abcdef";
+  std::array<char, 512> pairs{};
+  for (std::size_t b = 0; b < 256; ++b) {
+    pairs[2 * b] = digits[b >> 4];
+    pairs[2 * b + 1] = digits[b & 15];
+  }
+  return pairs;
+}();
+
 // "0x" and 16 hex digits.
 void append_hex16(std::string &out, u64 v) {
-  static constexpr char kDigits[] = "0123456789abcdef";
   char buf[18] = {'0', 'x'};
-  for (int i = 17; i >= 2; --i, v >>= 4)
-    buf[i] = kDigits[v & 15];
+  for (std::size_t i = 16; i >= 2; i -= 2, v >>= 8)
+    std::memcpy(buf + i, &kHexPairs[2 * (v & 0xff)], 2);
   out.append(buf, sizeof buf);
 }
 
@@ -60,7 +74,7 @@ std::string Vmalloc::vmallocinfo() const {
       out += lazy ? " unpurged vm_area\n" : " vm_map_ram\n";
       continue;
     }
-    const VmStruct &vm = *vms_.at(va->vm_id);
+    const VmStruct &vm = *va->vm;
     if (vm.flags & VM_UNINITIALIZED)
       continue;
     append_head(out, vm.addr, vm.addr + vm.size, vm.size);
