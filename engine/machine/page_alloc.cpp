@@ -452,6 +452,9 @@ std::string PageAllocator::check() const {
       };
       u64 pages = 0;
       for (unsigned order = 0; order < kTopOrder; ++order) {
+        if (a.blocks[order].empty() == (((a.listed_orders >> order) & 1) != 0))
+          return where() + "listed_orders says order " + std::to_string(order) + " has " +
+                 (a.blocks[order].empty() ? "free blocks" : "none") + ", its list disagrees";
         const u64 n = u64{1} << order;
         for (Pfn head : a.blocks[order]) {
           // Built only on failure: check() runs after every harness step.
@@ -470,6 +473,8 @@ std::string PageAllocator::check() const {
           all.emplace_back(head, order);
         }
       }
+      if ((a.listed_orders >> kTopOrder) != 0)
+        return where() + "listed_orders has a bit at or above MAX_ORDER - 1";
       u64 blocks = 0;
       std::optional<Pfn> prev_end;
       for (const std::pair<const Pfn, Pfn> &r : a.top_runs) {

@@ -905,11 +905,16 @@ std::string Vmalloc::check() const {
   const PageTables &pt = m_.pt();
   // vm_structs match their areas; guard pages unmapped; vmalloc pages mapped.
   for (const auto &[s, va] : busy_) {
-    if (va.vm_id == 0)
+    if (va.vm_id == 0) {
+      if (va.vm != nullptr)
+        return "busy area " + hex(s) + " points to a vm_struct but names none";
       continue;
+    }
     auto it = vms_.find(va.vm_id);
     if (it == vms_.end())
       return "busy area " + hex(s) + " has no vm_struct";
+    if (va.vm != it->second.get())
+      return "busy area " + hex(s) + " points to another vm_struct than the one it names";
     const VmStruct &vm = *it->second;
     if (vm.addr != va.va_start || vm.size != va.size())
       return "vm_struct " + hex(vm.addr) + " does not match its area";
