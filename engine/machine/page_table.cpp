@@ -207,12 +207,11 @@ bool PageTables::known_empty(Pfn table) const {
 }
 
 PageTables::TableView PageTables::view(Pfn table, TableBuf &buf, bool snapshot) const {
-  const std::uint64_t groups = mem_.frame_nonzero_groups(table);
-  if (!snapshot)
-    if (const std::uint8_t *bytes = mem_.frame_bytes(table))
-      return {bytes, groups};
+  const PhysMem::FrameView f = mem_.frame_view(table);
+  if (!snapshot && f.bytes != nullptr)
+    return {f.bytes, f.nonzero_groups};
   read_table(table, 0, kEntries - 1, buf.data());
-  return {reinterpret_cast<const std::uint8_t *>(buf.data()), groups};
+  return {reinterpret_cast<const std::uint8_t *>(buf.data()), f.nonzero_groups};
 }
 
 int PageTables::descend_alloc(Pfn root, u64 va, unsigned level, Pfn *table) {

@@ -163,19 +163,12 @@ public:
   void copy_frame(Pfn dst, Pfn src);
   bool frame_is_zero(Pfn pfn) const;                    // true if every byte reads 0
   std::size_t backed_frames() const { return backed_; } // host buffers in use
-  // The frame's bytes, read in place, when it has a host buffer; nullptr
-  // when it has none (every byte then reads alike: kUninitByte, or what
-  // zero_frame or fill_frame last set). Lets a page-table sweep read a
-  // table without copying it. Valid until the frame is next written,
-  // filled or zeroed.
-  const std::uint8_t *frame_bytes(Pfn pfn) const {
-    if (pfn - base_pfn_ >= total_pages())
-      throw_bad_pfn("frame_bytes", pfn);
-    const Frame *f = frame(pfn);
-    return f ? f->data.get() : nullptr;
-  }
   // A frame as a page-table sweep looks at it, found with one lookup: its
-  // record (peek), frame_nonzero_groups and frame_bytes.
+  // record (peek), frame_nonzero_groups, and its bytes, read in place when
+  // it has a host buffer; bytes is nullptr when it has none (every byte then
+  // reads alike: kUninitByte, or what zero_frame or fill_frame last set).
+  // Lets a sweep read a table without copying it. Valid until the frame is
+  // next written, filled or zeroed.
   struct FrameView {
     const Page *page;
     std::uint64_t nonzero_groups;
@@ -186,10 +179,9 @@ public:
       throw_bad_pfn("frame_view", pfn);
     const Section *s = section(pfn);
     if (s == nullptr)
-      return {&fresh_page(pfn), kUninitByte != 0 ? ~std::uint64_t{0} : 0, nullptr};
+      return {&fresh_page(pfn), nonzero_groups(nullptr), nullptr};
     const Frame &f = s->frames[pfn & (kSectionPages - 1)];
-    const std::uint64_t groups = f.data ? f.nonzero : f.fill != 0 ? ~std::uint64_t{0} : 0;
-    return {&s->pages[pfn & (kSectionPages - 1)], groups, f.data.get()};
+    return {&s->pages[pfn & (kSectionPages - 1)], nonzero_groups(&f), f.data.get()};
   }
   // A frame's bytes in 64 groups of kGroupBytes: bit g of frame_nonzero_groups
   // is set when group g (bytes [g * 64, g * 64 + 64)) holds a non-zero byte,
@@ -199,10 +191,7 @@ public:
   std::uint64_t frame_nonzero_groups(Pfn pfn) const {
     if (pfn - base_pfn_ >= total_pages())
       throw_bad_pfn("frame_nonzero_groups", pfn);
-    const Frame *f = frame(pfn);
-    if (f && f->data)
-      return f->nonzero;
-    return (f ? f->fill : kUninitByte) != 0 ? ~std::uint64_t{0} : 0;
+    return nonzero_groups(frame(pfn));
   }
 
   // Hash of every page record and every frame's contents, in PFN order.
@@ -272,6 +261,12 @@ private:
     return s ? &s->frames[pfn & (kSectionPages - 1)] : nullptr;
   }
   Frame &frame_mut(Pfn pfn) { return materialize(pfn).frames[pfn & (kSectionPages - 1)]; }
+  // frame_nonzero_groups of a frame (nullptr: in an untouched section).
+  static std::uint64_t nonzero_groups(const Frame *f) {
+    if (f && f->data)
+      return f->nonzero;
+    return (f ? f->fill : kUninitByte) != 0 ? ~std::uint64_t{0} : 0;
+  }
 
   unsigned nodes_;
   u64 pages_per_node_;
